@@ -1,0 +1,144 @@
+"""The defense contract: votes in, weighted training labels out.
+
+A defense sees votes as a :class:`VoteBatch` (parallel arrays, one row per vote,
+accounts and emails as dense integer ids) and answers with a :class:`Decision`:
+the training labels it lets through and the effective weight each vote got.
+Defenses chain (:class:`defenses.chain.Chain`): every member may down-weight
+votes, the last aggregating member turns the weighted votes into labels.
+"""
+
+from __future__ import annotations
+
+import copy
+from abc import ABC
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from defenses.kernels.tally import _agreement, _decide, _tally
+
+SPAM, NOT_SPAM = 1, 0
+
+
+@dataclass(frozen=True)
+class VoteBatch:
+    """One window of votes. ``verdict`` is 1 for spam, 0 for not spam; ``created`` is
+    when the voting account was created (NaN when the event did not say)."""
+
+    account: np.ndarray
+    email: np.ndarray
+    verdict: np.ndarray
+    ts: np.ndarray
+    created: np.ndarray
+
+    @classmethod
+    def empty(cls) -> "VoteBatch":
+        return cls.of([], [], [])
+
+    @classmethod
+    def of(cls, account, email, verdict, ts=None, created=None) -> "VoteBatch":
+        """Build a batch from sequences, casting to the canonical dtypes.
+
+        >>> VoteBatch.of([0, 1], [5, 5], [1, 0]).email
+        array([5, 5])
+        """
+        account = np.asarray(account, dtype=np.int64)
+        ts = np.zeros(len(account)) if ts is None else np.asarray(ts, dtype=np.float64)
+        created = np.full(len(account), np.nan) if created is None else np.asarray(created, dtype=np.float64)
+        return cls(account, np.asarray(email, dtype=np.int64), np.asarray(verdict, dtype=np.int8), ts, created)
+
+    def __len__(self) -> int:
+        return int(self.account.shape[0])
+
+
+@dataclass(frozen=True)
+class LabelBatch:
+    """Training labels: one row per (email, label) the defense lets through."""
+
+    email: np.ndarray
+    label: np.ndarray
+    weight: np.ndarray
+    confidence: np.ndarray
+    votes: np.ndarray
+
+    @classmethod
+    def empty(cls) -> "LabelBatch":
+        z = np.zeros(0)
+        return cls(np.zeros(0, np.int64), np.zeros(0, np.int8), z, z, np.zeros(0, np.int64))
+
+    def __len__(self) -> int:
+        return int(self.email.shape[0])
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a defense made of a window: labels, per-vote weights and outcomes."""
+
+    labels: LabelBatch
+    vote_weight: np.ndarray
+    agreement: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))
+
+
+def group_emails(votes: VoteBatch) -> tuple[np.ndarray, np.ndarray]:
+    """Unique email ids of a batch and each vote's local index into them."""
+    return np.unique(votes.email, return_inverse=True)
+
+
+def weighted_vote(votes: VoteBatch, weight: np.ndarray, *, min_weight: float, margin: float,
+                  min_votes: int) -> Decision:
+    """One label per email from weighted votes: the aggregation both majority and
+    reputation use.
+
+    >>> v = VoteBatch.of([0, 1, 2], [9, 9, 9], [1, 1, 0])
+    >>> d = weighted_vote(v, np.ones(3), min_weight=1.0, margin=0.2, min_votes=2)
+    >>> d.labels.email.tolist(), d.labels.label.tolist(), d.vote_weight.tolist()
+    ([9], [1], [1.0, 1.0, 0.0])
+    """
+    if len(votes) == 0:
+        return Decision(LabelBatch.empty(), np.zeros(0), np.zeros(0, np.int8))
+    emails, local = group_emails(votes)
+    spam, ham, count = _tally(local, votes.verdict, weight, emails.shape[0])
+    decided, label, winner, confidence = _decide(spam, ham, count, min_weight, margin, min_votes)
+    agreement = _agreement(local, votes.verdict, decided, label)
+    labels = LabelBatch(emails[decided], label[decided], np.minimum(winner[decided], 1.0),
+                        confidence[decided], count[decided])
+    return Decision(labels, np.where(agreement == 1, weight, 0.0), agreement)
+
+
+class Defense(ABC):
+    """Base class of every defense.
+
+    Subclasses override :meth:`weigh` to down-weight votes, and aggregating defenses
+    set ``aggregates = True`` and override :meth:`decide`. State lives in trailing
+    underscore attributes; :meth:`reset` clears it and :meth:`clone` copies the
+    unfitted defense with the same parameters.
+    """
+
+    name: str = "base"
+    aggregates: bool = False
+
+    def weigh(self, votes: VoteBatch) -> np.ndarray:
+        """Weight in [0, 1] per vote; 1 means the vote counts fully."""
+        return np.ones(len(votes))
+
+    def decide(self, votes: VoteBatch, weight: np.ndarray) -> Decision:
+        """Turn weighted votes into labels: here, one label per vote group."""
+        raise NotImplementedError(f"{self.name} does not aggregate votes")
+
+    def observe(self, votes: VoteBatch, decision: Decision, now: float) -> None:
+        """Learn from the chain's decision on a window (settled outcomes)."""
+
+    def observe_reviews(self, email: np.ndarray, label: np.ndarray, now: float) -> None:
+        """Learn from ground truth confirmed for some emails (provider review)."""
+
+    def flagged(self) -> np.ndarray:
+        """Accounts this defense believes are bots (dense ids)."""
+        return np.zeros(0, np.int64)
+
+    def reset(self) -> None:
+        """Forget all learned state."""
+
+    def clone(self) -> "Defense":
+        fresh = copy.deepcopy(self)
+        fresh.reset()
+        return fresh

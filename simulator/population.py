@@ -1,0 +1,87 @@
+"""Who receives mail and how honest users react to it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulator.config import PopulationConfig
+
+
+def _beta_with_mean(rng: np.random.Generator, mean: float, concentration: float, n: int) -> np.ndarray:
+    mean = float(np.clip(mean, 1e-4, 1 - 1e-4))
+    return rng.beta(mean * concentration, (1 - mean) * concentration, size=n)
+
+
+@dataclass
+class Population:
+    """Honest users then bots; account ids are shuffled so they reveal nothing.
+
+    Honest users differ: each has a report rate (diligence) and a mistake rate drawn
+    around the scenario's means. Bots are the last ``n_bots`` indices.
+
+    >>> from simulator.config import PopulationConfig
+    >>> p = Population.build(PopulationConfig(users=100, bot_fraction=0.1), np.random.default_rng(0), bots_join_tick=5)
+    >>> p.n_honest, p.n_bots, bool(p.is_bot[95]), len(set(p.account_ids))
+    (90, 10, True, 100)
+    """
+
+    account_ids: list[str]
+    is_bot: np.ndarray
+    report_rate: np.ndarray
+    mistake_rate: np.ndarray
+    created_tick: np.ndarray
+    n_honest: int
+
+    @classmethod
+    def build(cls, config: PopulationConfig, rng: np.random.Generator, bots_join_tick: int) -> "Population":
+        n_bots = int(round(config.users * config.bot_fraction))
+        n_honest = config.users - n_bots
+        labels = rng.permutation(config.users)
+        account_ids = [f"acct-{i:07d}" for i in labels]
+        report = np.zeros(config.users)
+        mistake = np.zeros(config.users)
+        report[:n_honest] = _beta_with_mean(rng, config.report_rate, 4.0, n_honest)
+        mistake[:n_honest] = _beta_with_mean(rng, config.mistake_rate, 20.0, n_honest)
+        created = np.empty(config.users)
+        created[:n_honest] = -rng.integers(24, 24 * 365 * 5, size=n_honest)
+        created[n_honest:] = bots_join_tick
+        is_bot = np.zeros(config.users, dtype=bool)
+        is_bot[n_honest:] = True
+        return cls(account_ids, is_bot, report, mistake, created, n_honest)
+
+    @property
+    def n_bots(self) -> int:
+        return len(self.account_ids) - self.n_honest
+
+    @property
+    def bots(self) -> np.ndarray:
+        return np.arange(self.n_honest, len(self.account_ids))
+
+    def honest_recipients(self, rng: np.random.Generator, n_emails: int, per_email: int) -> np.ndarray:
+        """``(n_emails, per_email)`` honest recipients, distinct within an email row."""
+        per_email = min(per_email, self.n_honest)
+        # Sampling with replacement then fixing rare duplicates keeps this vectorized.
+        out = rng.integers(0, self.n_honest, size=(n_emails, per_email))
+        for row in np.flatnonzero([len(set(r)) < per_email for r in out]):
+            out[row] = rng.choice(self.n_honest, size=per_email, replace=False)
+        return out
+
+    def honest_reports(self, rng: np.random.Generator, recipients: np.ndarray, is_spam: np.ndarray,
+                       junk: np.ndarray, junk_check_rate: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Which honest recipients report which email, and what they say.
+
+        A user sees inbox mail always and junk mail only when they check the junk
+        folder; they judge an email right unless they make a mistake; they report it
+        when it looks misfiled to them, with their own report rate. Returns
+        ``(row, user, verdict)`` with verdict 1 for spam.
+        """
+        n, k = recipients.shape
+        seen = np.where(junk[:, None], rng.random((n, k)) < junk_check_rate, True)
+        mistaken = rng.random((n, k)) < self.mistake_rate[recipients]
+        looks_spam = is_spam[:, None] ^ mistaken
+        misfiled = looks_spam != junk[:, None]
+        reports = seen & misfiled & (rng.random((n, k)) < self.report_rate[recipients])
+        rows, cols = np.nonzero(reports)
+        return rows, recipients[rows, cols], looks_spam[rows, cols].astype(np.int8)

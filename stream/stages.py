@@ -1,0 +1,190 @@
+"""Pipeline stages: filter, defense and learner.
+
+Each stage consumes records from the transport, does its one job and produces
+records; none imports kafka or streamlit, so the same code runs in-process over
+:class:`stream.memory.MemoryTransport` and across machines over Kafka.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from defenses.base import Decision, VoteBatch
+from defenses.chain import Chain
+from stream import topics
+from stream.classifier import FeatureCache, SpamModel
+from stream.events import VERDICTS, EventError, dead_letter, label_event, validate_feedback
+from stream.interner import Interner
+from stream.transport import Consumer, Transport
+
+_POLL = 100_000
+
+
+def _drain(consumer: Consumer) -> list:
+    records = []
+    while True:
+        batch = consumer.poll(max_records=_POLL)
+        if not batch:
+            return records
+        records.extend(batch)
+
+
+class FilterStage:
+    """Scores mail from ``mail`` and publishes where it goes to ``deliveries``.
+
+    A record's value is an object with ``email_id`` and ``text`` (e.g.
+    :class:`simulator.email.Email`); the delivery is ``{"email_id", "junk", "p_spam"}``.
+    """
+
+    def __init__(self, transport: Transport, model: SpamModel, cache: FeatureCache,
+                 group_id: str = "filter"):
+        self.transport = transport
+        self.model = model
+        self.cache = cache
+        self.consumer = transport.consumer([topics.MAIL], group_id)
+
+    def run_once(self) -> int:
+        records = _drain(self.consumer)
+        out = []
+        for record in records:
+            email = record.value
+            p_spam = self.model.p_spam(self.cache.put(email.email_id, email.text))
+            out.append((email.email_id, {"email_id": email.email_id, "junk": p_spam > 0.5,
+                                         "p_spam": p_spam}))
+        self.transport.send_many(topics.DELIVERIES, out)
+        self.consumer.commit()
+        return len(records)
+
+
+WindowObserver = Callable[[VoteBatch, Decision, float], None]
+
+
+@dataclass
+class DefenseStats:
+    votes: int = 0
+    labels: int = 0
+    deadletters: int = 0
+    reviews: int = 0
+
+
+class DefenseStage:
+    """Turns ``feedback`` into ``labels`` through a defense chain, in tumbling windows.
+
+    Votes are buffered until :meth:`advance` moves the watermark past the end of
+    their window (``window`` time units wide); the window is then decided as one
+    batch. ``reviews`` (confirmed true labels) are passed to the chain as they come.
+    Invalid feedback goes to ``deadletter`` with the reason. Observers see every
+    decided window (the simulator measures vote loss through this hook).
+    """
+
+    def __init__(self, transport: Transport, chain: Chain, window: float = 1.0,
+                 group_id: str = "defense", observers: list[WindowObserver] | None = None):
+        if window <= 0:
+            raise ValueError(f"window must be positive, got {window}")
+        self.transport = transport
+        self.chain = chain
+        self.window = window
+        self.accounts = Interner()
+        self.emails = Interner()
+        self.observers = list(observers or [])
+        self.stats = DefenseStats()
+        self._feedback = transport.consumer([topics.FEEDBACK], group_id)
+        self._reviews = transport.consumer([topics.REVIEWS], group_id + "-reviews")
+        self._pending: list[tuple[int, int, int, float, float]] = []
+
+    def _ingest(self) -> None:
+        deadletters = []
+        for record in _drain(self._feedback):
+            try:
+                event = validate_feedback(record.value)
+            except EventError as exc:
+                deadletters.append((record.key, dead_letter(record.value, str(exc), topics.FEEDBACK)))
+                continue
+            created = event.get("account_created_ts")
+            self._pending.append((self.accounts.id(event["account_id"]), self.emails.id(event["email_id"]),
+                                  VERDICTS[event["verdict"]], float(event["ts"]),
+                                  np.nan if created is None else float(created)))
+        if deadletters:
+            self.transport.send_many(topics.DEADLETTER, deadletters)
+            self.stats.deadletters += len(deadletters)
+
+    def _apply_reviews(self, now: float) -> None:
+        reviews = _drain(self._reviews)
+        if not reviews:
+            return
+        known = [(self.emails.get(r.value["email_id"]), VERDICTS[r.value["label"]]) for r in reviews]
+        known = [(e, label) for e, label in known if e is not None]
+        if known:
+            email, label = (np.array(col, dtype=np.int64) for col in zip(*known))
+            self.chain.observe_reviews(email, label.astype(np.int8), now)
+        self.stats.reviews += len(reviews)
+
+    def advance(self, watermark: float) -> int:
+        """Decide every window that ends at or before ``watermark``; returns labels sent."""
+        self._ingest()
+        self._apply_reviews(watermark)
+        if not self._pending:
+            self._commit()
+            return 0
+        rows = np.array(self._pending, dtype=np.float64)
+        window_of = np.floor(rows[:, 3] / self.window)
+        closed = (window_of + 1) * self.window <= watermark
+        self._pending = [p for p, c in zip(self._pending, closed) if not c]
+        sent = 0
+        for w in np.unique(window_of[closed]):
+            part = rows[closed & (window_of == w)]
+            votes = VoteBatch.of(part[:, 0], part[:, 1], part[:, 2], part[:, 3], part[:, 4])
+            decision = self.chain.process(votes, now=watermark)
+            sent += self._publish(decision, watermark)
+            self.stats.votes += len(votes)
+            for observer in self.observers:
+                observer(votes, decision, watermark)
+        self._commit()
+        return sent
+
+    def _publish(self, decision: Decision, now: float) -> int:
+        labels = decision.labels
+        name = self.chain.name
+        out = []
+        for e, label, weight, confidence, votes in zip(labels.email.tolist(), labels.label.tolist(),
+                                                       labels.weight.tolist(), labels.confidence.tolist(),
+                                                       labels.votes.tolist()):
+            email_id = self.emails.name(e)
+            out.append((email_id, label_event(email_id, label, weight, confidence, votes, name, now)))
+        self.transport.send_many(topics.LABELS, out)
+        self.stats.labels += len(out)
+        return len(out)
+
+    def _commit(self) -> None:
+        # Pending votes live in memory; offsets are committed once their window is
+        # decided only in the durable service. In-process, everything is committed.
+        self._feedback.commit()
+        self._reviews.commit()
+
+
+class LearnerStage:
+    """Trains the model from ``labels`` using the cached features of each email."""
+
+    def __init__(self, transport: Transport, model: SpamModel, cache: FeatureCache,
+                 group_id: str = "learner"):
+        self.model = model
+        self.cache = cache
+        self.consumer = transport.consumer([topics.LABELS], group_id)
+        self.learned = 0
+        self.unknown = 0
+
+    def run_once(self) -> int:
+        records = _drain(self.consumer)
+        for record in records:
+            label = record.value
+            features = self.cache.get(label["email_id"])
+            if features is None:
+                self.unknown += 1
+                continue
+            self.model.learn(features, label["label"] == "spam", label["weight"])
+            self.learned += 1
+        self.consumer.commit()
+        return len(records)
