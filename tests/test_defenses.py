@@ -1,0 +1,137 @@
+"""One check suite every defense passes, plus each defense's own behaviour."""
+
+import numpy as np
+import pytest
+
+from defenses.base import VoteBatch
+from defenses.chain import Chain
+from defenses.majority import MajorityVote
+from defenses.none import NoDefense
+from defenses.registry import DEFENSES
+from defenses.reputation import Reputation
+
+
+def _random_votes(seed, n=500, accounts=60, emails=40, ts=0.0):
+    rng = np.random.default_rng(seed)
+    return VoteBatch.of(rng.integers(0, accounts, n), rng.integers(0, emails, n), rng.integers(0, 2, n),
+                        np.full(n, ts), np.full(n, -10_000.0))
+
+
+def _run(defense, windows=3):
+    chain = Chain([defense])
+    out = []
+    for w in range(windows):
+        d = chain.process(_random_votes(w, ts=w + 0.5), now=w + 1.0)
+        out.append((d.labels.email.copy(), d.labels.label.copy(), d.labels.weight.copy(), d.vote_weight.copy()))
+    return out
+
+
+@pytest.fixture(params=sorted(DEFENSES))
+def defense(request):
+    return DEFENSES[request.param]()
+
+
+class TestEveryDefense:
+    def test_empty_input(self, defense):
+        d = Chain([defense]).process(VoteBatch.empty(), now=0.0)
+        assert len(d.labels) == 0 and d.vote_weight.shape == (0,)
+
+    def test_bounded_weights(self, defense):
+        votes = _random_votes(1)
+        weight = defense.weigh(votes)
+        assert weight.shape == (len(votes),) and ((weight >= 0) & (weight <= 1)).all()
+        d = Chain([defense]).process(votes, now=1.0)
+        assert (d.labels.weight > 0).all() and (d.labels.confidence <= 1 + 1e-12).all()
+        assert ((d.vote_weight >= 0) & (d.vote_weight <= 1)).all()
+        assert set(d.labels.label.tolist()) <= {0, 1}
+
+    def test_deterministic(self, defense):
+        a, b = _run(defense.clone()), _run(defense.clone())
+        for x, y in zip(a, b):
+            for u, v in zip(x, y):
+                np.testing.assert_array_equal(u, v)
+
+    def test_reset_forgets(self, defense):
+        first = _run(defense)
+        defense.reset()
+        for x, y in zip(first, _run(defense)):
+            for u, v in zip(x, y):
+                np.testing.assert_array_equal(u, v)
+
+    def test_clone_is_fresh_and_independent(self, defense):
+        _run(defense)
+        clone = defense.clone()
+        assert type(clone) is type(defense)
+        for x, y in zip(_run(clone), _run(DEFENSES[defense.name]())):
+            for u, v in zip(x, y):
+                np.testing.assert_array_equal(u, v)
+
+
+def _coordinated_window(now, ring=30, honest=range(100, 106)):
+    """A ring of new accounts pushes email 0 to not-spam; a few established honest users
+    report email 1, which really is spam."""
+    account = list(range(ring)) + list(honest)
+    email = [0] * ring + [1] * len(honest)
+    verdict = [0] * ring + [1] * len(honest)
+    created = [now - 2.0] * ring + [now - 50_000.0] * len(honest)
+    return VoteBatch.of(account, email, verdict, np.full(len(account), now), created)
+
+
+def test_majority_fails_against_a_ring_and_reputation_holds():
+    votes = _coordinated_window(10.5)
+    majority = Chain([MajorityVote()]).process(votes, now=11.0).labels
+    assert 0 in majority.email.tolist()           # the ring's verdict becomes a training label
+    reputation = Chain([Reputation()]).process(votes, now=11.0).labels
+    assert reputation.email.tolist() == [1]       # only the honest, established report survives
+    assert reputation.label.tolist() == [1]
+
+
+def test_none_passes_every_vote():
+    votes = _random_votes(3)
+    d = Chain([NoDefense()]).process(votes, now=1.0)
+    assert d.labels.weight.sum() == len(votes)
+    assert d.labels.votes.sum() == len(votes)
+
+
+def test_majority_margin_and_min_votes():
+    votes = VoteBatch.of([0, 1, 2, 3, 4], [1, 1, 1, 2, 3], [1, 1, 0, 1, 1])
+    labels = MajorityVote(margin=0.5, min_votes=2).decide(votes, np.ones(5)).labels
+    assert labels.email.tolist() == []            # 2 vs 1 is a 1/3 margin; others have 1 vote
+    labels = MajorityVote(margin=0.3, min_votes=2).decide(votes, np.ones(5)).labels
+    assert labels.email.tolist() == [1] and labels.label.tolist() == [1]
+
+
+def test_majority_rejects_bad_parameters():
+    with pytest.raises(ValueError, match="margin"):
+        MajorityVote(margin=1.5)
+    with pytest.raises(ValueError, match="min_votes"):
+        MajorityVote(min_votes=0)
+
+
+def test_reputation_reviews_sink_a_ring_and_flag_it():
+    rep = Reputation()
+    chain = Chain([rep])
+    for w in range(3):
+        chain.process(_coordinated_window(w + 0.5), now=w + 1.0)
+        chain.observe_reviews(np.array([0]), np.array([1]), now=w + 1.0)   # email 0 is spam
+    flagged = set(chain.flagged().tolist())
+    assert set(range(30)) <= flagged
+    assert not flagged & set(range(100, 106))
+    assert (rep.weigh(_coordinated_window(5.5))[:30] == 0).all()
+
+
+def test_reputation_established_accounts_earn_trust_from_settled_outcomes():
+    rep = Reputation()
+    votes = _coordinated_window(0.5)
+    before = rep.weigh(votes)[-1]
+    Chain([rep]).process(votes, now=1.0)
+    assert rep.weigh(votes)[-1] > before
+
+
+def test_chain_multiplies_weights_and_names_itself():
+    chain = Chain([Reputation(), MajorityVote()])
+    assert chain.name == "reputation+majority"
+    votes = _coordinated_window(0.5)
+    d = chain.process(votes, now=1.0)
+    # The ring's weight is zero under reputation, so majority sees only the honest votes.
+    assert 0 not in d.labels.email.tolist()
