@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import uuid
 from pathlib import Path
@@ -48,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--defenses", default="none,majority,reputation",
                          help="chains to compare, comma-separated; join a chain's members with + "
                               "(default none,majority,reputation)")
+    compare.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                         help="runs in parallel worker processes (default: one per core)")
     compare.add_argument("--chart", default="poisonlab-compare.png", help="PNG chart path (default %(default)s)")
     return parser
 
@@ -76,6 +79,12 @@ def _parse_chain(text: str) -> list[str]:
     return chain
 
 
+def _masked(url: str) -> str:
+    from stream.storage import mask_url
+
+    return mask_url(url)
+
+
 def _open_repository(url: str):
     from stream.storage import Repository, StorageError
 
@@ -85,42 +94,30 @@ def _open_repository(url: str):
         raise UsageError(str(exc)) from None
 
 
-def _execute(scenario: Scenario, repo, console: Console, quiet: bool, label: str,
-             group_id: str | None = None) -> dict:
-    from simulator.engine import Simulation
-
-    run_id = uuid.uuid4().hex
-    pending: list[dict] = []
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, disable=quiet, transient=False) as progress:
-        task = progress.add_task(label, total=scenario.ticks)
-
-        def on_tick(tick: int, entry: dict) -> None:
-            pending.append(entry)
-            if len(pending) >= 10:
-                repo.add_ticks(run_id, pending)
-                pending.clear()
-            progress.update(task, completed=tick + 1)
-
-        sim = Simulation(scenario, on_tick=on_tick, run_id=run_id)
-        repo.start_run(run_id, scenario.to_dict(), sim.chain.name, scenario.seed, group_id=group_id)
-        try:
-            doc = sim.run()
-        except BaseException:
-            repo.add_ticks(run_id, pending)
-            repo.finish_run(run_id, {}, status="failed")
-            raise
-        repo.add_ticks(run_id, pending)
-        repo.finish_run(run_id, doc["metrics"])
-    return doc
+def _progress(console: Console, quiet: bool) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console, disable=quiet)
 
 
-def _fmt(value) -> str:
+def _run_all(scenarios: list[tuple[Scenario, str]], args: argparse.Namespace, console: Console,
+             group_id: str | None = None) -> list[dict]:
+    from simulator.runner import execute_many
+
+    _open_repository(args.db).close()          # fail early, with one line, on a bad URL
+    with _progress(console, args.quiet) as progress:
+        tasks = [progress.add_task(label, total=s.ticks) for s, label in scenarios]
+        return execute_many([s for s, _ in scenarios], args.db,
+                            lambda i, done: progress.update(tasks[i], completed=done),
+                            workers=getattr(args, "workers", 1), group_id=group_id)
+
+
+def _fmt(key: str, value) -> str:
     if value is None:
         return "—"
+    if key.endswith("_per_s"):
+        return f"{value:,.0f}"
     if isinstance(value, float):
-        return f"{value:,.0f}" if value >= 100 else f"{value:.3f}"
+        return f"{value:.3f}"
     return str(value)
 
 
@@ -130,7 +127,7 @@ def _table(docs: list[dict], labels: list[str]) -> Table:
     for label in labels:
         table.add_column(label, justify="right")
     for key in TABLE_METRICS:
-        table.add_row(key, *[_fmt(d["metrics"].get(key)) for d in docs])
+        table.add_row(key, *[_fmt(key, d["metrics"].get(key)) for d in docs])
     return table
 
 
@@ -143,10 +140,9 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     _check_broker(args.broker)
     chain = _parse_chain(args.defense) if args.defense else None
     scenario = _scenario(args, chain)
-    repo = _open_repository(args.db)
-    doc = _execute(scenario, repo, console, args.quiet, f"{scenario.name} · {'+'.join(scenario.defense.chain)}")
+    [doc] = _run_all([(scenario, f"{scenario.name} · {'+'.join(scenario.defense.chain)}")], args, console)
     console.print(_table([doc], [doc["defense"]]))
-    console.print(f"run {doc['run_id']} stored in {repo.masked_url}")
+    console.print(f"run {doc['run_id']} stored in {_masked(args.db)}")
     if args.json_path:
         _write_json(args.json_path, doc)
         console.print(f"result document written to {args.json_path}")
@@ -162,12 +158,11 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
         raise UsageError("--defenses: name at least one defense chain")
     scenarios = [(_scenario(args, ["none"], ["attack.strategy='none'"]), "no attack")]
     scenarios += [(_scenario(args, chain), "+".join(chain)) for chain in chains]
-    repo = _open_repository(args.db)
     group_id = uuid.uuid4().hex
-    docs = [_execute(s, repo, console, args.quiet, label, group_id) for s, label in scenarios]
+    docs = _run_all(scenarios, args, console, group_id)
     console.print(_table(docs, [label for _, label in scenarios]))
     chart = comparison_chart(docs, args.chart)
-    console.print(f"chart written to {chart}; runs stored in {repo.masked_url} (group {group_id})")
+    console.print(f"chart written to {chart}; runs stored in {_masked(args.db)} (group {group_id})")
     if args.json_path:
         _write_json(args.json_path, docs)
         console.print(f"result documents written to {args.json_path}")

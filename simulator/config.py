@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from simulator.email import CATEGORIES, HAM_CATEGORIES
+from simulator.email import HAM_CATEGORIES
 
 ATTACK_STRATEGIES = ("none", "flip")
 

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import date, timedelta
-from typing import Callable
+from datetime import date
+from typing import Callable, Iterator
 
 import faker
 import numpy as np
@@ -68,6 +68,15 @@ PHISHING_DOMAINS: tuple[tuple[str, ...], ...] = (
      "clearwater-verify.online"),
 )
 
+#: Other institutions phishing imitates, with their lookalike domains.
+_OTHER_PHISH_TARGETS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("PayWallet", ("paywallet-support.com", "paywallet.com.account-verify.co", "paywallet-resolution.net")),
+    ("Granite National Bank", ("granitenational-secure.com", "granite-bank-login.net")),
+    ("Pioneer Federal", ("pioneerfederal-alerts.com", "pioneer-fed-verify.info")),
+    ("CardGuard Services", ("cardguard-services.net", "cardguard-verify.com")),
+    ("Keystone Card Services", ("keystonecard-security.com", "keystone-card-billing.online")),
+)
+
 #: Sender domains of the attacker's campaign.
 CAMPAIGN_DOMAINS: tuple[str, ...] = (
     "zentracoin.io",
@@ -96,6 +105,9 @@ _THROWAWAY_WORDS = (
     "slim", "fit", "match", "date", "love", "easy", "top", "net", "mail", "web", "zone", "hub",
     "store", "shop", "market", "trade", "club", "group", "pro", "plus", "now", "today", "free",
 )
+_SPAM_URL_FORMATS = ("{0}://{1}/{2}?id={3}", "{0}://{1}/{2}", "{0}://{1}/r/{3}", "{0}://www.{1}/{2}/{3}",
+                     "{0}://{1}/?ref={3}")
+_PHISH_URL_PATHS = ("verify?session={0}", "login", "account/review", "secure/{0}", "signin?ref={0}", "alerts/{0}")
 _SHARE_HOSTS = ("photos.app.goo.gl", "www.dropbox.com/s", "drive.google.com/file/d", "bit.ly",
                 "1drv.ms", "we.tl", "www.icloud.com/photos")
 
@@ -200,30 +212,84 @@ _MONEY = (
 _MONEY_CLOSERS = ("Unsubscribe | Manage preferences", "To your financial success.",
                   "This is not financial advice.", "")
 
-# Bank-alert wording that phishing copies (also part of every bank alert pool).
+# --- bank_alert ------------------------------------------------------------
+# Each alert is about one thing: ``(subjects, body sentences)`` per alert type.
+_BANK_ALERT_TYPES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (  # card payment
+        ("Card payment of {amount} at {merchant}", "{bank}: transaction alert",
+         "Account alert: card ending in {last4}"),
+        ("A card payment of {amount} was made at {merchant} on {date}.",
+         "Your debit card ending in {last4} was used for a purchase of {amount} at {merchant}.",
+         "Merchant: {merchant}. Amount: {amount}. Date: {date}.",
+         "If you made this transaction, there is nothing else you need to do.",
+         "If you don't recognize this activity, call us using the number on the back of your card.",
+         "Pending transactions may take one to two business days to post."),
+    ),
+    (  # statement
+        ("Your {month} statement is available", "Your {bank} e-statement is ready"),
+        ("Your {month} statement for the account ending in {last4} is now available in online banking.",
+         "Your statement balance was {due} as of {date}.",
+         "The minimum payment due is {amount2}, due on {due_date}.",
+         "Interest earned this period: {small}.",
+         "Log in to online banking or the mobile app to view your full transaction history.",
+         "Go paperless: e-statements are kept for seven years."),
+    ),
+    (  # low balance
+        ("Low balance alert for account ending in {last4}", "Your available balance is below {price}"),
+        ("Your available balance is {balance}, which is below the alert threshold you set.",
+         "Your account ending in {last4} was debited {amount} on {date}.",
+         "To avoid overdraft fees, consider transferring funds from your savings account.",
+         "Pending transactions may take one to two business days to post.",
+         "You can adjust the low balance threshold in alert settings."),
+    ),
+    (  # new device
+        ("New sign-in to your {bank} online banking", "New device added to your profile"),
+        ("We noticed a sign-in to online banking from a new device ({device}) in {city} on {date} at {time}.",
+         "If this was you, no further action is needed.",
+         "If you don't recognize this activity, call us using the number on the back of your card.",
+         "You can review trusted devices under Profile and Settings.",
+         "Sign-in location is approximate and based on the network used."),
+    ),
+    (  # transfer / bill payment
+        ("Transfer of {amount} completed", "Your scheduled payment to {company} was sent"),
+        ("A transfer of {amount} to {first2} {last2} was completed on {date}.",
+         "Your payment of {amount} to {company} is scheduled for {date}.",
+         "Transaction reference: {ref}.",
+         "Your account ending in {last4} was debited {amount} on {date}.",
+         "Transfers made after 8 PM Eastern are processed the next business day."),
+    ),
+    (  # deposit
+        ("Direct deposit received: {deposit}", "Your mobile deposit was received"),
+        ("A direct deposit of {deposit} from {company} has been credited to your checking account.",
+         "Your mobile check deposit of {deposit} has been received and is being reviewed.",
+         "Funds are usually available the next business day.",
+         "Your available balance is {balance}."),
+    ),
+    (  # card payment due
+        ("Payment reminder: credit card due {due_date}", "Your credit card payment is coming up"),
+        ("Your credit card payment of {due} is due on {due_date}.",
+         "The minimum payment due is {amount2}.",
+         "Set up autopay to avoid late fees on your card ending in {last4}.",
+         "If you have already paid, please disregard this reminder."),
+    ),
+)
+_BANK_SUBJECTS = tuple(subject for subjects, _ in _BANK_ALERT_TYPES for subject in subjects)
+#: Sentences any legitimate alert may add.
+_BANK_GENERIC = (
+    "We will never ask for your password, PIN or one-time passcode by email or text.",
+    "You can change which alerts you receive in the {bank} app under Settings.",
+    "To view this alert, sign in at {bank_domain} rather than following links in email.",
+    "Questions? Call the number on the back of your card.",
+)
+#: Bank-alert wording that phishing copies.
 _BANK_BORROWED = (
     "A card payment of {amount} was made at {merchant} on {date}.",
     "We noticed a sign-in to online banking from a new device ({device}) in {city} on {date} at {time}.",
     "If you don't recognize this activity, call us using the number on the back of your card.",
     "Your {month} statement for the account ending in {last4} is now available in online banking.",
-    "Your available balance is {amount}, which is below the alert threshold you set.",
+    "Your available balance is {balance}, which is below the alert threshold you set.",
     "Transaction reference: {ref}.",
     "Merchant: {merchant}. Amount: {amount}. Date: {date}.",
-)
-
-# --- bank_alert ------------------------------------------------------------
-_BANK_SUBJECTS = (
-    "Card payment of {amount} at {merchant}",
-    "Your {month} statement is available",
-    "Low balance alert for account ending in {last4}",
-    "New sign-in to your {bank} online banking",
-    "Transfer of {amount} completed",
-    "Direct deposit received: {amount}",
-    "Payment reminder: credit card due {date}",
-    "{bank}: transaction alert",
-    "Your scheduled payment to {company} was sent",
-    "Account alert: card ending in {last4}",
-    "Your {bank} e-statement is ready",
 )
 _BANK_OPENERS = (
     "Hello {first},",
@@ -231,26 +297,6 @@ _BANK_OPENERS = (
     "Hi {first},",
     "This is an automated alert from {bank}.",
     "{bank} account alert.",
-)
-_BANK_FILLERS = _BANK_BORROWED + (
-    "Your debit card ending in {last4} was used for a purchase of {amount} at {merchant}.",
-    "Your account ending in {last4} was debited {amount} on {date}.",
-    "A transfer of {amount} to {first2} {last2} was completed on {date}.",
-    "If this was you, no further action is needed.",
-    "If you made this transaction, there is nothing else you need to do.",
-    "We will never ask for your password, PIN or one-time passcode by email or text.",
-    "You can change which alerts you receive in the {bank} app under Settings.",
-    "A direct deposit of {amount} from {company} has been credited to your checking account.",
-    "Your payment of {amount} to {company} is scheduled for {date}.",
-    "Your credit card payment of {amount} is due on {date}.",
-    "The minimum payment due is {amount2}.",
-    "Pending transactions may take one to two business days to post.",
-    "Log in to online banking or the mobile app to view your full transaction history.",
-    "Your statement balance was {amount} as of {date}.",
-    "Interest earned this period: {small}.",
-    "To view this alert, sign in at {bank_domain} rather than following links in email.",
-    "Set up autopay to avoid late fees on your card ending in {last4}.",
-    "Your mobile check deposit of {amount} has been received and is being reviewed.",
 )
 _BANK_CLOSERS = (
     "Thank you for banking with {bank}.",
@@ -483,7 +529,7 @@ _PROMO_FILLERS = (
     "Discount applied automatically at checkout. Exclusions apply.",
     "Buy one, get one 50% off on selected {product}.",
     "Your coupon {code} is valid until {date}.",
-    "Get {price} off when you spend {price2} or more.",
+    "Get {off} off when you spend {spend} or more.",
     "Order by {weekday} for guaranteed delivery before the weekend.",
     "Our customers rated these {product} 4.8 out of 5 stars.",
     "Download the {retailer} app for exclusive deals.",
@@ -512,9 +558,9 @@ _SPAM_THEMES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
          "Pain relief, sleep aids and weight control pills at wholesale prices."),
     ),
     (  # 1: loans
-        ("You are pre-approved for a {amount} loan", "Bad credit? Get cash today",
+        ("You are pre-approved for a {loan} loan", "Bad credit? Get cash today",
          "Consolidate your debt now", "Loan approval notice #{ref}"),
-        ("You have been pre-approved for a personal loan of up to {amount} with no credit check.",
+        ("You have been pre-approved for a personal loan of up to {loan} with no credit check.",
          "Get cash deposited in your account within 24 hours, even with bad credit.",
          "Lower your monthly payments and consolidate all your debt into one easy loan.",
          "Rates as low as {small_pct}% APR, apply in minutes.",
@@ -532,9 +578,9 @@ _SPAM_THEMES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
          "Doctors don't want you to know about this breakthrough."),
     ),
     (  # 3: lottery / prize
-        ("Congratulations! You have won {amount}", "Claim your prize now",
+        ("Congratulations! You have won {big_amount}", "Claim your prize now",
          "You have been selected as our lucky winner", "Final notification: unclaimed winnings"),
-        ("Congratulations! Your email address has won {amount} in the international online lottery.",
+        ("Congratulations! Your email address has won {big_amount} in the international online lottery.",
          "To claim your prize, reply with your full name, address and phone number.",
          "You have been selected to receive a brand new iPhone and a {price} gift card.",
          "Your winning reference number is {ref}.",
@@ -557,7 +603,7 @@ _SPAM_THEMES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
         ("Earn {price} per day working from home just a few hours a week.",
          "No experience needed, our proven system does all the work.",
          "Join thousands of people who quit their jobs and earn passive income.",
-         "This secret method made me {amount} last month.",
+         "This secret method made me {big_amount} last month.",
          "Spots are limited, so register now before the offer closes.",
          "Invest once and watch your money grow with guaranteed profits."),
     ),
@@ -593,6 +639,9 @@ _SPAM_THEMES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     ),
 )
 _THEME_MONEY, _THEME_DISCOUNT, _THEME_BUSINESS, _THEME_PERSONAL = 5, 6, 7, 8
+#: Spam hooks mixed into spam that otherwise copies ham wording.
+_SPAM_PERSONAL_HOOKS = _SPAM_THEMES[_THEME_PERSONAL][1]
+_SPAM_DISCOUNT_HOOKS = _SPAM_THEMES[_THEME_DISCOUNT][1]
 #: Generic spam sentences sprinkled into every theme.
 _SPAM_FILLERS = (
     "Act now!",
@@ -620,7 +669,7 @@ _SPAM_CLOSERS = (
 # --- campaign (the attacker) ------------------------------------------------
 _CAMPAIGN_SUBJECTS = (
     "ZentraCoin presale: last {n} whitelist spots",
-    "{first}, turn {price} into {amount} with ZentraCoin",
+    "{first}, turn {price} into {big_amount} with ZentraCoin",
     "The AI trading bot banks don't want you to know about",
     "Zentra Capital: {pct}% returns in {n2} days",
     "Early investor invitation: ZentraCoin",
@@ -641,7 +690,7 @@ _CAMPAIGN_FILLERS = (
     "Stake your ZentraCoin and earn up to {apy}% APY, paid out daily.",
     "The presale closes in {n} hours and whitelist spots are limited.",
     "Join {big} investors who are already earning passive income with Zentra.",
-    "{first2} from {city} turned {price} into {amount} in just {n2} weeks.",
+    "{first2} from {city} turned {price} into {big_amount} in just {n2} weeks.",
     "Our algorithm trades around the clock so you don't have to.",
     "Guaranteed profits, zero risk, withdraw anytime.",
     "Connect your wallet and claim your {pct2}% bonus tokens: {campaign_url}",
@@ -696,7 +745,7 @@ _PROJECTS = ("Atlas", "Q3 budget", "website redesign", "onboarding", "Phoenix", 
              "annual report", "Orion", "hiring", "marketing plan", "data pipeline", "office move")
 _NEWS_SUFFIXES = ("Weekly", "Digest", "Dispatch", "Brief", "Insider", "Review", "Journal",
                   "Letter", "Roundup", "Post", "Daily", "Bulletin")
-_RETAIL_KINDS = ("Outfitters", "Home", "Supply Co.", "Market", "Apparel", "Living", "Sports", "Goods",
+_RETAIL_KINDS = ("Outfitters", "Home", "Supply", "Market", "Apparel", "Living", "Sports", "Goods",
                  "Beauty", "Electronics")
 _RETAIL_SUFFIXES = ("", "store", "shop", "outlet", "home", "goods")
 _EXTRA_MERCHANTS = ("Corner Market", "City Fuel", "Green Grocer", "Metro Transit", "Daily Grind Coffee",
@@ -773,8 +822,7 @@ class SyntheticMailFactory:
     def __init__(self, seed: int) -> None:
         self.seed = seed
         self._rng = np.random.default_rng(seed)
-        self._buf: list[float] = []
-        self._pos = 0
+        self._uniforms: Iterator[float] = iter(())
         fake = faker.Faker()
         fake.seed_instance(seed)
         rng = self._rng
@@ -823,6 +871,7 @@ class SyntheticMailFactory:
 
         # Money, dates and identifiers.
         self._amounts = tuple(f"${a:,.2f}" for a in rng.lognormal(4.0, 1.1, 600).tolist())
+        self._big_amounts = tuple(f"${a:,.0f}" for a in np.round(rng.lognormal(9.5, 0.9, 200), -2).tolist())
         self._small = tuple(f"${a:.2f}" for a in rng.uniform(0.01, 15, 100).tolist())
         self._prices = tuple(f"${p}" for p in (5, 10, 15, 19, 20, 25, 29, 49, 50, 75, 99, 100, 150, 200, 250, 500))
         self._dates = tuple(fake.date_between_dates(date(2024, 1, 1), date(2024, 12, 31))
@@ -852,12 +901,11 @@ class SyntheticMailFactory:
     # -- randomness -----------------------------------------------------------
     def _u(self) -> float:
         """Next uniform in ``[0, 1)`` from the pre-drawn block."""
-        pos = self._pos
-        if pos >= len(self._buf):
-            self._buf = self._rng.random(_BLOCK).tolist()
-            pos = 0
-        self._pos = pos + 1
-        return self._buf[pos]
+        try:
+            return next(self._uniforms)
+        except StopIteration:
+            self._uniforms = iter(self._rng.random(_BLOCK).tolist())
+            return next(self._uniforms)
 
     def _pick(self, seq):
         return seq[int(self._u() * len(seq))]
@@ -873,6 +921,11 @@ class SyntheticMailFactory:
     def _slot_functions(self) -> dict[str, Callable[[], str]]:
         pick, i = self._pick, self._int
         people, companies, cities = self._people, self._companies, self._cities
+
+        def spam_url() -> str:
+            scheme = "https" if self._u() < 0.7 else "http"
+            word = pick(self._url_slugs).split("-")[0]
+            return pick(_SPAM_URL_FORMATS).format(scheme, pick(self._spam_domains), word, pick(self._hexes))
 
         def headline() -> str:
             return pick(_HEADLINE_TEMPLATES).format(
@@ -890,10 +943,17 @@ class SyntheticMailFactory:
             "phone": lambda: pick(self._phones),
             "amount": lambda: pick(self._amounts),
             "amount2": lambda: pick(self._amounts),
+            "balance": lambda: pick(self._amounts),
+            "deposit": lambda: pick(self._amounts),
+            "due": lambda: pick(self._amounts),
+            "due_date": lambda: pick(self._dates),
             "small": lambda: pick(self._small),
             "big": lambda: f"{i(2, 90) * 1000:,}",
             "price": lambda: pick(self._prices),
-            "price2": lambda: pick(self._prices),
+            "off": lambda: pick(("$10", "$15", "$20", "$25", "$40")),
+            "spend": lambda: pick(("$75", "$100", "$150", "$200")),
+            "loan": lambda: f"${i(2, 50) * 500:,}",
+            "big_amount": lambda: pick(self._big_amounts),
             "pct": lambda: str(5 * i(2, 14)),
             "pct2": lambda: str(5 * i(1, 6)),
             "small_pct": lambda: f"{i(19, 99) / 10:.1f}",
@@ -919,9 +979,8 @@ class SyntheticMailFactory:
             "headline": headline,
             "headline2": headline,
             "news_url": lambda: f"https://{self._cur_domain}/{pick(self._url_slugs)}",
-            "spam_url": lambda: (f"{'https' if self._u() < 0.5 else 'http'}://{pick(self._spam_domains)}/"
-                                 f"{pick(self._url_slugs).split('-')[0]}?id={pick(self._hexes)}"),
-            "share_url": lambda: f"https://{pick(_SHARE_HOSTS)}/{pick(self._hexes)}",
+            "spam_url": spam_url,
+            "share_url": lambda: f"{'http' if self._u() < 0.3 else 'https'}://{pick(_SHARE_HOSTS)}/{pick(self._hexes)}",
         }
 
     # -- assembly -------------------------------------------------------------
@@ -945,17 +1004,20 @@ class SyntheticMailFactory:
         words = opener.count(" ") + closer.count(" ") + footer.count(" ") + 3
         parts = [opener]
         used: set[str] = set()
+        rest = max(1.0 - sum(p for p, _ in extras), 1e-9)
         for _ in range(40):
             if words >= target and len(parts) > 1:
                 break
+            # One uniform picks the pool, its rescaled remainder the sentence.
             r = u()
-            pool = fillers
             for p, extra in extras:
                 if r < p:
-                    pool = extra
+                    pool, r = extra, r / p
                     break
                 r -= p
-            template = pool[int(u() * len(pool))]
+            else:
+                pool, r = fillers, r / rest
+            template = pool[min(int(r * len(pool)), len(pool) - 1)]
             if template in used:
                 continue
             used.add(template)
@@ -978,10 +1040,11 @@ class SyntheticMailFactory:
         bank, domain = self._pick(BANKS)
         sender = f"{self._pick(('alerts', 'notifications', 'noreply', 'statements', 'alerts'))}@{domain}"
         insurer = "Federally insured by NCUA" if "Credit Union" in bank else "Member FDIC"
+        subjects, body = self._pick(_BANK_ALERT_TYPES)
         return self._compose(email_id, "bank_alert", sender,
                              {"bank": bank, "bank_domain": domain, "insurer": insurer},
-                             _BANK_SUBJECTS, _BANK_OPENERS, _BANK_CLOSERS, _BANK_FILLERS,
-                             ((0.08, _SHARED),), _BANK_FOOTERS if self._u() < 0.85 else ())
+                             subjects, _BANK_OPENERS, _BANK_CLOSERS, body,
+                             ((0.25, _BANK_GENERIC), (0.05, _SHARED)), _BANK_FOOTERS if self._u() < 0.85 else ())
 
     def _make_personal(self, email_id: str) -> Email:
         first, last = self._pick(self._people)
@@ -992,7 +1055,7 @@ class SyntheticMailFactory:
                                  _PERSONAL_CLOSERS, _CHAT, ((0.2, _PERSONAL_SPAMMY), (0.1, _SHARED)))
         return self._compose(email_id, "personal", sender, fixed, _PERSONAL_SUBJECTS, _PERSONAL_OPENERS,
                              _PERSONAL_CLOSERS, _PERSONAL_FILLERS,
-                             ((0.12, _CHAT), (0.05, _PERSONAL_SPAMMY), (0.08, _SHARED)))
+                             ((0.15, _CHAT), (0.05, _PERSONAL_SPAMMY), (0.08, _SHARED)))
 
     def _make_newsletter(self, email_id: str) -> Email:
         brand, domain, topic = self._pick(self._brands)
@@ -1039,11 +1102,11 @@ class SyntheticMailFactory:
         elif theme == _THEME_PERSONAL:
             if self._heavy("spam"):
                 subjects, body = _CHAT_SUBJECTS, _CHAT
-                extras = ((0.25, _SPAM_PERSONAL_HOOKS), (0.1, _SHARED))
+                extras = ((0.3, _PERSONAL_FILLERS), (0.1, _SPAM_PERSONAL_HOOKS), (0.05, _SHARED))
             else:
-                extras = ((0.35, _CHAT), (0.1, _SHARED), (0.05, _SPAM_FILLERS))
+                extras = ((0.2, _CHAT), (0.1, _SHARED), (0.05, _SPAM_FILLERS))
         elif theme == _THEME_BUSINESS:
-            extras = ((0.2, _SHARED), (0.15, _CHAT), (0.05, _SPAM_FILLERS))
+            extras = ((0.2, _SHARED), (0.1, _CHAT), (0.05, _SPAM_FILLERS))
         elif theme == _THEME_DISCOUNT:
             if self._heavy("spam"):
                 subjects, openers, closers, body = (_MARKETING_SUBJECTS, _MARKETING_OPENERS,
@@ -1060,12 +1123,17 @@ class SyntheticMailFactory:
         return self._compose(email_id, "spam", sender, fixed, subjects, openers, closers, body, extras)
 
     def _make_phishing(self, email_id: str) -> Email:
-        k = int(self._u() * len(BANKS))
-        bank = BANKS[k][0]
-        domain = self._pick(PHISHING_DOMAINS[k]) if self._u() < 0.8 else self._pick(self._spam_domains)
+        if self._u() < 0.6:  # one of "our" banks, otherwise another institution
+            k = int(self._u() * len(BANKS))
+            bank, lookalikes = BANKS[k][0], PHISHING_DOMAINS[k]
+        else:
+            bank, lookalikes = self._pick(_OTHER_PHISH_TARGETS)
+        domain = self._pick(lookalikes) if self._u() < 0.8 else self._pick(self._spam_domains)
         sender = f"{self._pick(('security', 'alert', 'support', 'service', 'verify', 'noreply'))}@{domain}"
+        scheme = "https" if self._u() < 0.5 else "http"
         fixed = {"bank": bank,
-                 "phish_url": f"http://{self._pick(PHISHING_DOMAINS[k])}/verify?session={self._pick(self._hexes)}"}
+                 "phish_url": f"{scheme}://{self._pick(lookalikes)}/"
+                              f"{self._pick(_PHISH_URL_PATHS).format(self._pick(self._hexes))}"}
         if self._heavy("phishing"):
             return self._compose(email_id, "phishing", sender, fixed, _BANK_SUBJECTS, _BANK_OPENERS,
                                  _BANK_CLOSERS, _BANK_BORROWED + _PHISH_HOOKS, ((0.06, _SHARED),))
@@ -1076,7 +1144,8 @@ class SyntheticMailFactory:
         domain = self._pick(CAMPAIGN_DOMAINS)
         sender = f"{self._pick(('invest', 'team', 'info', 'presale', 'support'))}@{domain}"
         campaign_url = f"https://{self._pick(CAMPAIGN_DOMAINS)}/presale?ref={self._pick(self._codes).lower()}"
-        fixed = {"campaign_url": campaign_url, "link_url": campaign_url, "shop_url": campaign_url}
+        fixed = {"campaign_url": campaign_url, "link_url": campaign_url, "shop_url": campaign_url,
+                 "spam_url": campaign_url}
         return self._compose(email_id, "campaign", sender, fixed, _CAMPAIGN_SUBJECTS, _CAMPAIGN_OPENERS,
                              _CAMPAIGN_CLOSERS, _CAMPAIGN_FILLERS,
                              ((0.2, _MONEY), (0.2, _SPAM_FILLERS), (0.05, _MARKETING), (0.05, _SHARED)))
@@ -1119,11 +1188,6 @@ class SyntheticMailFactory:
         if maker is None:
             raise ValueError(f"unknown email category {category!r}; expected one of {', '.join(self._makers)}")
         return maker(email_id)
-
-
-#: Short spam hooks mixed into otherwise ordinary-looking spam.
-_SPAM_PERSONAL_HOOKS = _SPAM_THEMES[_THEME_PERSONAL][1]
-_SPAM_DISCOUNT_HOOKS = _SPAM_THEMES[_THEME_DISCOUNT][1]
 
 
 def category_mix(spam_fraction: float, bank_alert_fraction: float) -> dict[str, float]:

@@ -33,6 +33,7 @@ class Population:
     mistake_rate: np.ndarray
     created_tick: np.ndarray
     n_honest: int
+    mistake_mean: float
 
     @classmethod
     def build(cls, config: PopulationConfig, rng: np.random.Generator, bots_join_tick: int) -> "Population":
@@ -49,7 +50,7 @@ class Population:
         created[n_honest:] = bots_join_tick
         is_bot = np.zeros(config.users, dtype=bool)
         is_bot[n_honest:] = True
-        return cls(account_ids, is_bot, report, mistake, created, n_honest)
+        return cls(account_ids, is_bot, report, mistake, created, n_honest, config.mistake_rate)
 
     @property
     def n_bots(self) -> int:
@@ -73,15 +74,26 @@ class Population:
         """Which honest recipients report which email, and what they say.
 
         A user sees inbox mail always and junk mail only when they check the junk
-        folder; they judge an email right unless they make a mistake; they report it
-        when it looks misfiled to them, with their own report rate. Returns
-        ``(row, user, verdict)`` with verdict 1 for spam.
+        folder, and reports a misfiled email they see with their own report rate.
+        A report is wrong with the scenario's ``mistake_rate``: wrong reports land on
+        correctly filed mail (a newsletter marked spam), made by recipients chosen in
+        proportion to their own mistake rates. Returns ``(row, user, verdict)`` with
+        verdict 1 for spam.
         """
         n, k = recipients.shape
         seen = np.where(junk[:, None], rng.random((n, k)) < junk_check_rate, True)
-        mistaken = rng.random((n, k)) < self.mistake_rate[recipients]
-        looks_spam = is_spam[:, None] ^ mistaken
-        misfiled = looks_spam != junk[:, None]
+        misfiled = (is_spam != junk)[:, None]
         reports = seen & misfiled & (rng.random((n, k)) < self.report_rate[recipients])
         rows, cols = np.nonzero(reports)
-        return rows, recipients[rows, cols], looks_spam[rows, cols].astype(np.int8)
+        verdict = is_spam[rows].astype(np.int8)
+        m = self.mistake_mean
+        n_wrong = int(rng.binomial(rows.size, m / (1.0 - m))) if rows.size and 0 < m < 1 else 0
+        c_rows, c_cols = np.nonzero(seen & ~misfiled)
+        n_wrong = min(n_wrong, c_rows.size)
+        if n_wrong:
+            weight = self.mistake_rate[recipients[c_rows, c_cols]] * self.report_rate[recipients[c_rows, c_cols]]
+            pick = rng.choice(c_rows.size, size=n_wrong, replace=False, p=weight / weight.sum())
+            rows = np.concatenate([rows, c_rows[pick]])
+            cols = np.concatenate([cols, c_cols[pick]])
+            verdict = np.concatenate([verdict, (~is_spam[c_rows[pick]]).astype(np.int8)])
+        return rows, recipients[rows, cols], verdict

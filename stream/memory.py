@@ -34,17 +34,21 @@ Examples
 
 Implementation notes
 --------------------
-A partition log holds ``(key, value, timestamp)`` tuples on the hot send path;
-each is turned into a :class:`~stream.transport.Record` (and stored back) the
-first time it is polled, since building a frozen dataclass costs several times
-more than a tuple.  This is invisible to callers.
+A partition stores keys, values and timestamps in three parallel columns
+(two lists and an ``array('d')``); :class:`~stream.transport.Record` objects
+are built by :meth:`MemoryConsumer.poll` and not kept by the broker.  Building
+a frozen dataclass costs several times more than appending to a list, and
+millions of long-lived records (or tuples wrapping the values) would be
+tracked by the garbage collector and slow the whole process down.
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
+from array import array
 from collections.abc import Iterable, Sequence
+from itertools import repeat
 from time import monotonic as _monotonic
 from time import time as _time
 
@@ -69,17 +73,28 @@ _SEND_MANY_CHUNK = 4096  # records appended per lock acquisition in send_many
 TopicPartition = tuple[str, int]
 
 
-class _Topic:
-    """Partition logs of one topic."""
+class _Partition:
+    """Append-only log of one partition, as parallel columns indexed by offset."""
 
-    __slots__ = ("name", "logs", "materialized", "next_partition")
+    __slots__ = ("keys", "values", "stamps")
+
+    def __init__(self) -> None:
+        self.keys: list[str | None] = []
+        self.values: list[object] = []
+        self.stamps = array("d")
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+class _Topic:
+    """Partitions of one topic."""
+
+    __slots__ = ("name", "parts", "next_partition")
 
     def __init__(self, name: str, partitions: int) -> None:
         self.name = name
-        # logs[p][offset] is a (key, value, timestamp) tuple or a Record.
-        self.logs: list[list] = [[] for _ in range(partitions)]
-        # Every entry of logs[p] below materialized[p] is a Record.
-        self.materialized: list[int] = [0] * partitions
+        self.parts = [_Partition() for _ in range(partitions)]
         self.next_partition = 0  # round-robin cursor for keyless records
 
 
@@ -166,9 +181,9 @@ class MemoryTransport(Transport):
             topic = self._topics.get(name)
             if topic is None:
                 self._create_locked(name, partitions)
-            elif len(topic.logs) != partitions:
+            elif len(topic.parts) != partitions:
                 raise TransportError(
-                    f"topic {name!r} already exists with {len(topic.logs)} "
+                    f"topic {name!r} already exists with {len(topic.parts)} "
                     f"partitions, not {partitions}"
                 )
 
@@ -185,7 +200,7 @@ class MemoryTransport(Transport):
             t = self._topics.get(topic)
             if t is None:
                 raise TransportError(f"unknown topic {topic!r}")
-            return {p: len(log) for p, log in enumerate(t.logs)}
+            return {p: len(part) for p, part in enumerate(t.parts)}
 
     # -- producing ----------------------------------------------------------
 
@@ -208,16 +223,19 @@ class MemoryTransport(Transport):
             t = self._topics.get(topic)
             if t is None:
                 t = self._create_locked(check_topic_name(topic), 1)
-            logs = t.logs
+            parts = t.parts
             if key is None:
                 p = t.next_partition
-                t.next_partition = (p + 1) % len(logs)
+                t.next_partition = (p + 1) % len(parts)
             else:
                 h = _HASH_CACHE.get(key)
                 if h is None:
                     h = key_hash(key)
-                p = h % len(logs)
-            logs[p].append((key, value, timestamp))
+                p = h % len(parts)
+            part = parts[p]
+            part.stamps.append(timestamp)  # first: raises TypeError if not a number
+            part.keys.append(key)
+            part.values.append(value)
             if self._waiters:
                 self._cond.notify_all()
 
@@ -239,14 +257,17 @@ class MemoryTransport(Transport):
                 t = self._topics.get(topic)
                 if t is None:
                     t = self._create_locked(check_topic_name(topic), 1)
-                logs = t.logs
-                n = len(logs)
+                parts = t.parts
+                n = len(parts)
                 if n == 1:
-                    append = logs[0].append
-                    for key, value in chunk:
+                    keys = [key for key, _ in chunk]
+                    for key in keys:
                         if key is not None and cache_get(key) is None:
                             key_hash(key)  # validates the key type
-                        append((key, value, ts))
+                    part = parts[0]
+                    part.keys.extend(keys)
+                    part.values.extend([value for _, value in chunk])
+                    part.stamps.extend(repeat(ts, len(chunk)))
                 else:
                     rr = t.next_partition
                     for key, value in chunk:
@@ -258,7 +279,10 @@ class MemoryTransport(Transport):
                             if h is None:
                                 h = key_hash(key)
                             p = h % n
-                        logs[p].append((key, value, ts))
+                        part = parts[p]
+                        part.stamps.append(ts)
+                        part.keys.append(key)
+                        part.values.append(value)
                     t.next_partition = rr
                 if self._waiters:
                     self._cond.notify_all()
@@ -319,7 +343,7 @@ class MemoryTransport(Transport):
     def _initial_position_locked(self, group: _Group, tp: TopicPartition, reset: str) -> int:
         pos = group.committed.get(tp)
         if pos is None:
-            pos = 0 if reset == "earliest" else len(self._topics[tp[0]].logs[tp[1]])
+            pos = 0 if reset == "earliest" else len(self._topics[tp[0]].parts[tp[1]])
         return pos
 
     def _rebalance_locked(self, group: _Group) -> None:
@@ -330,7 +354,7 @@ class MemoryTransport(Transport):
         names = sorted({n for m in members for n in m._topics if n in self._topics})
         for name in names:
             subs = [m for m in members if name in m._topics]
-            per, extra = divmod(len(self._topics[name].logs), len(subs))
+            per, extra = divmod(len(self._topics[name].parts), len(subs))
             start = 0
             for i, m in enumerate(subs):
                 stop = start + per + (i < extra)
@@ -368,14 +392,14 @@ class MemoryTransport(Transport):
         # fair share (and the output order) do not favour any partition.
         start = c._cursor % k
         c._cursor = start + 1
-        cands: list[tuple[TopicPartition, _Topic, int, int]] = []
+        cands: list[tuple[TopicPartition, _Partition, int, int]] = []
         for i in range(k):
             tp = assigned[(start + i) % k]
-            t = topics[tp[0]]
+            part = topics[tp[0]].parts[tp[1]]
             pos = positions[tp]
-            avail = len(t.logs[tp[1]]) - pos
+            avail = len(part.keys) - pos
             if avail > 0:
-                cands.append((tp, t, pos, avail))
+                cands.append((tp, part, pos, avail))
         if not cands:
             return []
 
@@ -398,22 +422,21 @@ class MemoryTransport(Transport):
             active = still
 
         out: list[Record] = []
-        for (tp, t, pos, _), n in zip(cands, takes):
+        for (tp, part, pos, _), n in zip(cands, takes):
             if not n:
                 continue
-            p = tp[1]
-            log = t.logs[p]
             end = pos + n
-            mat = t.materialized[p]
-            if end > mat:
-                name = t.name
-                for j in range(pos if pos > mat else mat, end):
-                    e = log[j]
-                    if e.__class__ is tuple:
-                        log[j] = Record(name, p, j, e[0], e[1], e[2])
-                if pos <= mat:
-                    t.materialized[p] = end
-            out.extend(log[pos:end])
+            out.extend(
+                map(
+                    Record,
+                    repeat(tp[0], n),
+                    repeat(tp[1], n),
+                    range(pos, end),
+                    part.keys[pos:end],
+                    part.values[pos:end],
+                    part.stamps[pos:end],
+                )
+            )
             positions[tp] = end
         return out
 

@@ -170,7 +170,7 @@ def murmur2(data: bytes) -> int:
         for k in words:
             k = (k * _M) & _MASK
             k ^= k >> 24
-            h = ((h * _M) & _MASK) ^ ((k * _M) & _MASK)
+            h = ((h * _M) ^ (k * _M)) & _MASK
     extra = length & 3
     if extra:
         tail = length - extra

@@ -1,4 +1,3 @@
-import numpy as np
 
 from defenses.chain import Chain
 from defenses.majority import MajorityVote

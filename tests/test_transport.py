@@ -554,6 +554,17 @@ class TestMemoryTransport:
         with pytest.raises(TypeError):
             bus.send_many("t", [(b"bytes-key", 1)])  # type: ignore[list-item]
 
+    def test_bad_timestamp_rejected_without_corrupting_the_log(self) -> None:
+        bus = MemoryTransport()
+        bus.send("t", "ok", timestamp=5)
+        with pytest.raises(TypeError):
+            bus.send("t", "bad", timestamp="yesterday")  # type: ignore[arg-type]
+        assert bus.end_offsets("t") == {0: 1}
+        bus.send("t", "ok again")
+        recs = bus.consumer(["t"], "g").poll()
+        assert [(r.offset, r.value) for r in recs] == [(0, "ok"), (1, "ok again")]
+        assert recs[0].timestamp == 5.0 and isinstance(recs[0].timestamp, float)
+
     def test_range_assignment(self) -> None:
         bus = MemoryTransport()
         bus.create_topic("t", partitions=5)
