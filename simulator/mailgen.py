@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Iterator
 from datetime import date
-from typing import Callable, Iterator
 
 import faker
 import numpy as np
@@ -36,8 +36,8 @@ __all__ = [
     "BANKS",
     "BANK_DOMAINS",
     "CAMPAIGN_DOMAINS",
-    "P_HEAVY",
     "PHISHING_DOMAINS",
+    "P_HEAVY",
     "SyntheticMailFactory",
     "category_mix",
 ]
@@ -306,12 +306,16 @@ _BANK_CLOSERS = (
 )
 #: Legal footers that legitimate alerts carry and phishing rarely bothers with.
 _BANK_FOOTERS = (
-    "You are receiving this alert because you enrolled in {bank} account alerts. "
-    "To manage alerts, sign in to online banking. {insurer}. Equal Housing Lender.",
+    (
+        "You are receiving this alert because you enrolled in {bank} account alerts. "
+        "To manage alerts, sign in to online banking. {insurer}. Equal Housing Lender."
+    ),
     "Alert preferences can be updated at any time in the {bank} mobile app. {insurer}.",
     "{bank} alerts are sent for your protection. Standard message and data rates may apply. {insurer}.",
-    "{insurer}. Please do not reply to this automated alert; "
-    "contact us through the message center in online banking.",
+    (
+        "{insurer}. Please do not reply to this automated alert; "
+        "contact us through the message center in online banking."
+    ),
 )
 
 # --- phishing --------------------------------------------------------------
@@ -881,8 +885,12 @@ class SyntheticMailFactory:
         self._codes = tuple(f"{w}{n}" for w, n in zip(
             ("SAVE", "SPRING", "SUMMER", "FALL", "WELCOME", "VIP", "EXTRA", "DEAL", "THANKS", "SHIP"),
             (10, 15, 20, 25, 30, 35, 40, 15, 10, 50)))
-        self._refs = tuple(fake.bothify("??#####-###").upper() for _ in range(200))
-        self._hexes = tuple(fake.hexify("^^^^^^^^^^^^") for _ in range(200))
+        # Account endings of the mailbox population (what genuine alerts quote).
+        self._accounts = tuple(f"{a:04d}" for a in rng.choice(10000, size=40, replace=False).tolist())
+        letters = rng.integers(0, 26, size=(200, 2)).tolist()
+        self._refs = tuple(f"{chr(65 + a)}{chr(65 + b)}{n // 1000:05d}-{n % 1000:03d}"
+                           for (a, b), n in zip(letters, rng.integers(0, 10**8, 200).tolist(), strict=True))
+        self._hexes = tuple(f"{h:012x}" for h in rng.integers(0, 2**48, 200).tolist())
         self._url_slugs = tuple(fake.slug() for _ in range(200))
 
         # Newsletter context read by the "headline" and "news_url" slots.
@@ -1041,10 +1049,11 @@ class SyntheticMailFactory:
         sender = f"{self._pick(('alerts', 'notifications', 'noreply', 'statements', 'alerts'))}@{domain}"
         insurer = "Federally insured by NCUA" if "Credit Union" in bank else "Member FDIC"
         subjects, body = self._pick(_BANK_ALERT_TYPES)
-        return self._compose(email_id, "bank_alert", sender,
-                             {"bank": bank, "bank_domain": domain, "insurer": insurer},
+        # Real alerts quote the customer's actual account; phishers have to guess.
+        fixed = {"bank": bank, "bank_domain": domain, "insurer": insurer, "last4": self._pick(self._accounts)}
+        return self._compose(email_id, "bank_alert", sender, fixed,
                              subjects, _BANK_OPENERS, _BANK_CLOSERS, body,
-                             ((0.25, _BANK_GENERIC), (0.05, _SHARED)), _BANK_FOOTERS if self._u() < 0.85 else ())
+                             ((0.25, _BANK_GENERIC), (0.05, _SHARED)), _BANK_FOOTERS if self._u() < 0.95 else ())
 
     def _make_personal(self, email_id: str) -> Email:
         first, last = self._pick(self._people)
