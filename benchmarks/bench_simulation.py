@@ -20,27 +20,34 @@ from river import compose, feature_extraction, naive_bayes
 
 from simulator.config import load_scenario
 from simulator.engine import Simulation
+from simulator.sources.base import MailSource
+from simulator.sources.registry import build_source
 
 RESULTS = Path(__file__).with_name("results.json")
 
 
-class RecordingSimulation(Simulation):
-    """The real simulation, keeping a copy of every email it draws (cheap: a list append)."""
+class RecordingSource(MailSource):
+    """Passes a source through, keeping every email the run touched (a list append)."""
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, inner: MailSource):
+        self.inner = inner
         self.seen = []
 
-    def _draw(self, factory, rng, n, prefix):
-        emails = super()._draw(factory, rng, n, prefix)
-        if not prefix.startswith("warm"):
-            self.seen.extend(emails)
+    def _keep(self, emails):
+        self.seen.extend(emails)
         return emails
 
-    def _tick_mail(self, tick):
-        emails = super()._tick_mail(tick)
-        self.seen.extend(e for e in emails if e.category == "campaign")
-        return emails
+    def warmup(self, n):
+        return self.inner.warmup(n)
+
+    def stream(self, tick, n):
+        return self._keep(self.inner.stream(tick, n))
+
+    def campaign(self, tick, n):
+        return self._keep(self.inner.campaign(tick, n))
+
+    def evaluation(self, tick, n):
+        return self._keep(self.inner.evaluation(tick, n))
 
 
 def bare_river_loop(emails, warmup) -> float:
@@ -67,13 +74,14 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args()
     scenario = load_scenario(None, args.overrides + [f"defense.chain=['{args.defense}']"])
-    sim = RecordingSimulation(scenario)
+    sim = Simulation(scenario)
+    recorder = sim.source = RecordingSource(sim.source)
     doc = sim.run()
     m = doc["metrics"]
-    evaluated = len(sim.seen)
+    evaluated = len(recorder.seen)
     sim_emails_per_s = evaluated / m["wall_s"]
-    warmup = sim._draw(sim.warmup_mail, sim.rng.mail, scenario.model.warmup_emails, "warm")
-    bare_s = bare_river_loop(sim.seen, warmup)
+    warmup = build_source(scenario.mail, sim.rng.mail_seed).warmup(scenario.model.warmup_emails)
+    bare_s = bare_river_loop(recorder.seen, warmup)
     bare_per_s = evaluated / bare_s
     ratio = sim_emails_per_s / bare_per_s
     print(f"scenario {scenario.name}, defense {doc['defense']}, {scenario.ticks} ticks")

@@ -15,9 +15,10 @@ from defenses.registry import build_chain
 from simulator.attacks import BotView, build_attack
 from simulator.config import Scenario
 from simulator.email import Email
-from simulator.mailgen import SyntheticMailFactory, category_mix
 from simulator.metrics import BotDetection, TickCounts, final_metrics, timeline_entry
 from simulator.population import Population
+from simulator.sources.base import MailSource
+from simulator.sources.registry import build_source
 from stream import topics
 from stream.classifier import FeatureCache, SpamModel
 from stream.events import VERDICT_NAMES, feedback_event, review_event
@@ -32,21 +33,17 @@ TickCallback = Callable[[int, dict], None]
 class _Streams:
     """Independent random streams, so that e.g. the mail is the same whatever the defense."""
 
-    mail: np.random.Generator
-    campaign: np.random.Generator
-    evaluation: np.random.Generator
     population: np.random.Generator
     reactions: np.random.Generator
     attack: np.random.Generator
     review: np.random.Generator
-    seeds: list[int]
+    mail_seed: int
 
     @classmethod
     def from_seed(cls, seed: int) -> "_Streams":
-        children = np.random.SeedSequence(seed).spawn(8)
-        gens = [np.random.default_rng(c) for c in children[:7]]
-        seeds = [int(c.generate_state(1)[0]) for c in children]
-        return cls(*gens, seeds=seeds)
+        children = np.random.SeedSequence(seed).spawn(5)
+        return cls(*(np.random.default_rng(c) for c in children[:4]),
+                   mail_seed=int(children[4].generate_state(1)[0]))
 
 
 class Simulation:
@@ -56,12 +53,13 @@ class Simulation:
     >>> s = load_scenario(None, ["ticks=4", "attack.start_tick=1", "population.users=200",
     ...                          "mail.emails_per_tick=20", "model.warmup_emails=50"])
     >>> doc = Simulation(s).run()
-    >>> sorted(doc)[:4], len(doc["timeline"])
-    (['defense', 'metrics', 'run_id', 'scenario'], 4)
+    >>> sorted(doc), len(doc["timeline"])
+    (['defense', 'mail_source', 'metrics', 'run_id', 'scenario', 'seed', 'timeline'], 4)
     """
 
     def __init__(self, scenario: Scenario, transport: Transport | None = None,
-                 on_tick: TickCallback | None = None, run_id: str | None = None):
+                 on_tick: TickCallback | None = None, run_id: str | None = None,
+                 source: MailSource | None = None):
         self.scenario = scenario
         self.run_id = run_id or uuid.uuid4().hex
         self.transport = transport or MemoryTransport()
@@ -72,13 +70,7 @@ class Simulation:
         join = s.attack.bots_join_tick if s.attack.bots_join_tick is not None else max(0, s.attack.start_tick - 24)
         self.population = Population.build(s.population, self.rng.population, bots_join_tick=join)
         self.account_index = {a: i for i, a in enumerate(self.population.account_ids)}
-        self.mail = SyntheticMailFactory(self.rng.seeds[0])
-        self.campaign_mail = SyntheticMailFactory(self.rng.seeds[1])
-        self.eval_mail = SyntheticMailFactory(self.rng.seeds[2])
-        self.warmup_mail = SyntheticMailFactory(self.rng.seeds[3])
-        mix = category_mix(s.mail.spam_fraction, s.mail.bank_alert_fraction)
-        self._categories = np.array(list(mix))
-        self._probs = np.array(list(mix.values()))
+        self.source = source or build_source(s.mail, self.rng.mail_seed)
         self.model = SpamModel(alpha=s.model.alpha)
         self.cache = FeatureCache(self.model)
         self.chain: Chain = build_chain(s.defense)
@@ -96,21 +88,15 @@ class Simulation:
         self._event_seq = 0
 
     # -- mail ---------------------------------------------------------------------------
-    def _draw(self, factory: SyntheticMailFactory, rng: np.random.Generator, n: int, prefix: str) -> list[Email]:
-        cats = rng.choice(self._categories, size=n, p=self._probs)
-        return [factory.make(str(c), f"{prefix}-{i}") for i, c in enumerate(cats)]
-
     def _tick_mail(self, tick: int) -> list[Email]:
-        emails = self._draw(self.mail, self.rng.mail, self.scenario.mail.emails_per_tick, f"m{tick}")
+        emails = self.source.stream(tick, self.scenario.mail.emails_per_tick)
         if self.attack.sends_campaign and tick >= self.scenario.attack.start_tick:
-            n = self.scenario.attack.campaign_emails_per_tick
-            emails += [self.campaign_mail.make("campaign", f"m{tick}-c{i}") for i in range(n)]
+            emails += self.source.campaign(tick, self.scenario.attack.campaign_emails_per_tick)
         return emails
 
     def warm_up(self) -> None:
         """Train the filter on clean labelled mail before tick 0."""
-        n = self.scenario.model.warmup_emails
-        for email in self._draw(self.warmup_mail, self.rng.mail, n, "warm"):
+        for email in self.source.warmup(self.scenario.model.warmup_emails):
             self.model.learn(self.model.features(email.text), email.is_spam)
 
     # -- one tick -------------------------------------------------------------------------
@@ -202,8 +188,7 @@ class Simulation:
 
     def _evaluate(self, tick: int) -> None:
         counts = self._counts
-        for email in self._draw(self.eval_mail, self.rng.evaluation,
-                                self.scenario.mail.eval_emails_per_tick, f"eval{tick}"):
+        for email in self.source.evaluation(tick, self.scenario.mail.eval_emails_per_tick):
             predicted = self.model.is_spam(self.model.features(email.text))
             if email.is_spam:
                 counts.eval_spam += 1
@@ -249,6 +234,7 @@ class Simulation:
             "scenario": self.scenario.to_dict(),
             "defense": self.chain.name,
             "seed": self.scenario.seed,
+            "mail_source": self.source.describe(),
             "metrics": final_metrics(timeline, self.scenario.ticks, self.detection, wall_s),
             "timeline": [timeline_entry(c) for c in timeline],
         }

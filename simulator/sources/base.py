@@ -1,0 +1,34 @@
+"""The mail source contract."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from simulator.email import Email
+
+
+class MailSource(ABC):
+    """Supplies the four disjoint mail streams of a run.
+
+    ``warmup`` trains the filter before tick 0, ``stream`` is each tick's ordinary
+    mail, ``campaign`` the attacker's own spam, and ``evaluation`` the clean
+    evaluation stream that is never trained on. A source must keep them disjoint
+    (no email in two of them) and be deterministic for its seed. Email ids must be
+    unique within a run.
+    """
+
+    @abstractmethod
+    def warmup(self, n: int) -> list[Email]: ...
+
+    @abstractmethod
+    def stream(self, tick: int, n: int) -> list[Email]: ...
+
+    @abstractmethod
+    def campaign(self, tick: int, n: int) -> list[Email]: ...
+
+    @abstractmethod
+    def evaluation(self, tick: int, n: int) -> list[Email]: ...
+
+    def describe(self) -> dict:
+        """What the result document should say about this source."""
+        return {"kind": type(self).__name__}
