@@ -131,6 +131,12 @@ class Defense(ABC):
     def observe_reviews(self, email: np.ndarray, label: np.ndarray, now: float) -> None:
         """Learn from ground truth confirmed for some emails (provider review)."""
 
+    def observe_gold(self, email: np.ndarray, label: np.ndarray, now: float) -> None:
+        """Learn the labels of gold (honeypot) emails, announced before their votes arrive."""
+
+    def bind(self, context) -> None:
+        """Receive the :class:`~defenses.context.DefenseContext` (model, features, trusted data)."""
+
     def flagged(self) -> np.ndarray:
         """Accounts this defense believes are bots (dense ids)."""
         return np.zeros(0, np.int64)

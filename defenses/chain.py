@@ -47,6 +47,14 @@ class Chain:
         for member in self.members:
             member.observe_reviews(email, label, now)
 
+    def observe_gold(self, email: np.ndarray, label: np.ndarray, now: float) -> None:
+        for member in self.members:
+            member.observe_gold(email, label, now)
+
+    def bind(self, context) -> None:
+        for member in self.members:
+            member.bind(context)
+
     def flagged(self) -> np.ndarray:
         parts = [m.flagged() for m in self.members]
         return np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)

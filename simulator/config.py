@@ -46,6 +46,7 @@ class MailConfig(_Section):
     spam_fraction: float = Field(0.4, ge=0.0, le=1.0)
     bank_alert_fraction: float = Field(0.05, ge=0.0, le=1.0)
     eval_emails_per_tick: int = Field(100, ge=1)
+    gold_emails_per_tick: int = Field(0, ge=0)
 
     @field_validator("source")
     @classmethod
@@ -134,6 +135,7 @@ class DefenseConfig(_Section):
 class ModelConfig(_Section):
     kind: Literal["multinomial_nb"] = "multinomial_nb"
     warmup_emails: int = Field(2000, ge=0)
+    validation_emails: int = Field(300, ge=0)
     alpha: float = Field(1.0, gt=0.0)
 
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from defenses.base import Decision, VoteBatch
 from defenses.chain import Chain
+from defenses.context import DefenseContext
 from defenses.registry import build_chain
 from simulator.attacks import BotView, build_attack
 from simulator.config import Scenario
@@ -77,8 +78,9 @@ class Simulation:
         for name in topics.ALL:
             self.transport.create_topic(name)
         self.filter = FilterStage(self.transport, self.model, self.cache)
+        self.context = DefenseContext(self.model, self._features_of)
         self.defense = DefenseStage(self.transport, self.chain, window=float(s.defense.window_ticks),
-                                    observers=[self._observe_window])
+                                    observers=[self._observe_window], context=self.context)
         self.learner = LearnerStage(self.transport, self.model, self.cache)
         self._deliveries = self.transport.consumer([topics.DELIVERIES], "simulator")
         self.truth: dict[str, bool] = {}
@@ -89,15 +91,29 @@ class Simulation:
 
     # -- mail ---------------------------------------------------------------------------
     def _tick_mail(self, tick: int) -> list[Email]:
-        emails = self.source.stream(tick, self.scenario.mail.emails_per_tick)
+        mail = self.scenario.mail
+        emails = self.source.stream(tick, mail.emails_per_tick + mail.gold_emails_per_tick)
+        if mail.gold_emails_per_tick:
+            gold = emails[mail.emails_per_tick:]
+            self.transport.send_many(topics.GOLD, [(e.email_id, review_event(e.email_id, int(e.is_spam), tick))
+                                                   for e in gold])
         if self.attack.sends_campaign and tick >= self.scenario.attack.start_tick:
             emails += self.source.campaign(tick, self.scenario.attack.campaign_emails_per_tick)
         return emails
 
     def warm_up(self) -> None:
-        """Train the filter on clean labelled mail before tick 0."""
-        for email in self.source.warmup(self.scenario.model.warmup_emails):
+        """Train the filter on clean labelled mail before tick 0; hold out a trusted
+        validation set (never trained on) for the defenses that need one."""
+        config = self.scenario.model
+        emails = self.source.warmup(config.warmup_emails + config.validation_emails)
+        for email in emails[:config.warmup_emails]:
             self.model.learn(self.model.features(email.text), email.is_spam)
+        self.context.validation[:] = [(self.model.features(e.text), e.is_spam)
+                                      for e in emails[config.warmup_emails:]]
+
+    def _features_of(self, email: np.ndarray) -> list[dict | None]:
+        names = self.defense.emails
+        return [self.cache.get(names.name(e)) for e in email.tolist()]
 
     # -- one tick -------------------------------------------------------------------------
     def _filter(self, emails: list[Email]) -> np.ndarray:

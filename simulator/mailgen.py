@@ -93,7 +93,7 @@ P_HEAVY: dict[str, float] = {
     "personal": 0.07,
     "newsletter": 0.08,
     "promo": 0.10,
-    "spam": 0.5,
+    "spam": 0.6,
     "phishing": 0.15,
 }
 

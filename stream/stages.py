@@ -75,13 +75,15 @@ class DefenseStage:
 
     Votes are buffered until :meth:`advance` moves the watermark past the end of
     their window (``window`` time units wide); the window is then decided as one
-    batch. ``reviews`` (confirmed true labels) are passed to the chain as they come.
+    batch. ``reviews`` (confirmed true labels, late) and ``gold`` (labels of honeypot
+    emails, known before their votes) are passed to the chain as they come.
     Invalid feedback goes to ``deadletter`` with the reason. Observers see every
     decided window (the simulator measures vote loss through this hook).
     """
 
     def __init__(self, transport: Transport, chain: Chain, window: float = 1.0,
-                 group_id: str = "defense", observers: list[WindowObserver] | None = None):
+                 group_id: str = "defense", observers: list[WindowObserver] | None = None,
+                 context=None):
         if window <= 0:
             raise ValueError(f"window must be positive, got {window}")
         self.transport = transport
@@ -91,8 +93,11 @@ class DefenseStage:
         self.emails = Interner()
         self.observers = list(observers or [])
         self.stats = DefenseStats()
+        if context is not None:
+            chain.bind(context)
         self._feedback = transport.consumer([topics.FEEDBACK], group_id)
         self._reviews = transport.consumer([topics.REVIEWS], group_id + "-reviews")
+        self._gold = transport.consumer([topics.GOLD], group_id + "-gold")
         self._pending: list[tuple[int, int, int, float, float]] = []
 
     def _ingest(self) -> None:
@@ -111,21 +116,32 @@ class DefenseStage:
             self.transport.send_many(topics.DEADLETTER, deadletters)
             self.stats.deadletters += len(deadletters)
 
-    def _apply_reviews(self, now: float) -> None:
-        reviews = _drain(self._reviews)
-        if not reviews:
-            return
-        known = [(self.emails.get(r.value["email_id"]), VERDICTS[r.value["label"]]) for r in reviews]
-        known = [(e, label) for e, label in known if e is not None]
-        if known:
-            email, label = (np.array(col, dtype=np.int64) for col in zip(*known))
-            self.chain.observe_reviews(email, label.astype(np.int8), now)
-        self.stats.reviews += len(reviews)
+    def _truths(self, consumer: Consumer, register: bool) -> tuple[np.ndarray, np.ndarray, int]:
+        """Email ids and labels of truth records (reviews or gold); ``register`` interns
+        unseen emails (gold comes before its votes), otherwise they are skipped."""
+        records = _drain(consumer)
+        pairs = []
+        for r in records:
+            name = r.value["email_id"]
+            e = self.emails.id(name) if register else self.emails.get(name)
+            if e is not None:
+                pairs.append((e, VERDICTS[r.value["label"]]))
+        email = np.array([p[0] for p in pairs], dtype=np.int64)
+        return email, np.array([p[1] for p in pairs], dtype=np.int8), len(records)
+
+    def _apply_truths(self, now: float) -> None:
+        email, label, n = self._truths(self._gold, register=True)
+        if email.size:
+            self.chain.observe_gold(email, label, now)
+        email, label, n_reviews = self._truths(self._reviews, register=False)
+        if email.size:
+            self.chain.observe_reviews(email, label, now)
+        self.stats.reviews += n_reviews
 
     def advance(self, watermark: float) -> int:
         """Decide every window that ends at or before ``watermark``; returns labels sent."""
         self._ingest()
-        self._apply_reviews(watermark)
+        self._apply_truths(watermark)
         if not self._pending:
             self._commit()
             return 0
@@ -163,6 +179,7 @@ class DefenseStage:
         # decided only in the durable service. In-process, everything is committed.
         self._feedback.commit()
         self._reviews.commit()
+        self._gold.commit()
 
 
 class LearnerStage:

@@ -86,3 +86,22 @@ def test_filter_and_learner_stages_close_the_loop():
     assert learner.run_once() == 2
     assert learner.learned == 1 and learner.unknown == 1
     assert model.p_spam(cache.get("m1")) < p_before
+
+
+def test_gold_labels_reach_the_chain_before_the_votes_and_context_is_bound():
+    t = _transport()
+    gold, bound = [], []
+
+    class Recorder(NoDefense):
+        def observe_gold(self, email, label, now):
+            gold.append((email.tolist(), label.tolist()))
+
+        def bind(self, context):
+            bound.append(context)
+
+    stage = DefenseStage(t, Chain([Recorder()]), context="ctx")
+    t.send(topics.GOLD, review_event("honeypot-1", 1, 0.1))
+    t.send(topics.FEEDBACK, feedback_event("e", 0.5, "a", "honeypot-1", "not_spam"))
+    stage.advance(1.0)
+    assert gold == [([0], [1])] and bound == ["ctx"]
+    assert stage.emails.name(0) == "honeypot-1"
