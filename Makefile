@@ -28,9 +28,10 @@ demo: $(STAMP)
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q
 
-## bench: performance harness (not part of the tests)
-bench: $(STAMP)
+## bench: performance harness (not part of the tests); the aggregation benchmark needs crowd-kit (test extra)
+bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/bench_simulation.py
+	$(BIN)/python benchmarks/bench_aggregation.py
 
 clean:
 	rm -rf $(VENV) demo poisonlab.db *.egg-info

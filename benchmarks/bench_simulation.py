@@ -12,18 +12,16 @@ and the ratio, and merges the figures into ``benchmarks/results.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 
 from river import compose, feature_extraction, naive_bayes
 
+from results import RESULTS, merge_results
 from simulator.config import load_scenario
 from simulator.engine import Simulation
 from simulator.sources.base import MailSource
 from simulator.sources.registry import build_source
 
-RESULTS = Path(__file__).with_name("results.json")
 
 
 class RecordingSource(MailSource):
@@ -60,12 +58,6 @@ def bare_river_loop(emails, warmup) -> float:
         model.predict_proba_one(e.text)
         model.learn_one(e.text, e.is_spam)
     return time.perf_counter() - started
-
-
-def merge_results(entries: list[dict]) -> None:
-    existing = json.loads(RESULTS.read_text()) if RESULTS.exists() else []
-    names = {e["name"] for e in entries}
-    RESULTS.write_text(json.dumps([e for e in existing if e["name"] not in names] + entries, indent=2) + "\n")
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from defenses.kernels.groups import _dense_unique
 from defenses.kernels.tally import _agreement, _decide, _tally
 
 SPAM, NOT_SPAM = 1, 0
@@ -80,8 +81,49 @@ class Decision:
 
 
 def group_emails(votes: VoteBatch) -> tuple[np.ndarray, np.ndarray]:
-    """Unique email ids of a batch and each vote's local index into them."""
-    return np.unique(votes.email, return_inverse=True)
+    """Unique email ids of a batch and each vote's local index into them.
+
+    Dense ids (the usual case: the defense stage interns them) are grouped by a
+    linear kernel; sparse ones by a sort. Both give ``np.unique``'s answer.
+
+    >>> group_emails(VoteBatch.of([0, 1, 2], [7, 3, 7], [1, 1, 0]))
+    (array([3, 7]), array([1, 0, 1]))
+    """
+    return dense_unique(votes.email)
+
+
+def dense_unique(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(ids, return_inverse=True)`` for non-negative integer ids, linear in
+    time when the ids are dense (their maximum is within a few times their count)."""
+    if ids.shape[0] == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    top = int(ids.max()) + 1
+    if ids.min() >= 0 and top <= 4 * ids.shape[0] + 1024:
+        return _dense_unique(ids.astype(np.int64, copy=False), top)
+    return np.unique(ids, return_inverse=True)
+
+
+def keep_labels(votes: VoteBatch, decision: Decision, keep: np.ndarray) -> Decision:
+    """The decision with only the labels where ``keep`` is true; the votes on the
+    dropped emails lose their weight (they taught the model nothing).
+
+    >>> v = VoteBatch.of([0, 1], [4, 5], [1, 0])
+    >>> d = weighted_vote(v, np.ones(2), min_weight=0.5, margin=0.0, min_votes=1)
+    >>> kept = keep_labels(v, d, np.array([False, True]))
+    >>> kept.labels.email.tolist(), kept.vote_weight.tolist()
+    ([5], [0.0, 1.0])
+    """
+    if keep.all():
+        return decision
+    labels = decision.labels
+    dropped = labels.email[~keep]
+    lost = np.isin(votes.email, dropped)
+    kept = LabelBatch(labels.email[keep], labels.label[keep], labels.weight[keep], labels.confidence[keep],
+                      labels.votes[keep])
+    agreement = decision.agreement
+    if agreement.shape[0] == len(votes):
+        agreement = np.where(lost, -1, agreement).astype(np.int8)
+    return Decision(kept, np.where(lost, 0.0, decision.vote_weight), agreement)
 
 
 def weighted_vote(votes: VoteBatch, weight: np.ndarray, *, min_weight: float, margin: float,
@@ -125,6 +167,11 @@ class Defense(ABC):
         """Turn weighted votes into labels: here, one label per vote group."""
         raise NotImplementedError(f"{self.name} does not aggregate votes")
 
+    def screen(self, votes: VoteBatch, decision: Decision, now: float) -> Decision:
+        """Inspect the chain's labels before they are published and hold back
+        (quarantine) those that should not train the model; see :func:`keep_labels`."""
+        return decision
+
     def observe(self, votes: VoteBatch, decision: Decision, now: float) -> None:
         """Learn from the chain's decision on a window (settled outcomes)."""
 
@@ -137,9 +184,29 @@ class Defense(ABC):
     def bind(self, context) -> None:
         """Receive the :class:`~defenses.context.DefenseContext` (model, features, trusted data)."""
 
+    def peers(self, members: list["Defense"]) -> None:
+        """See the other members of the chain (e.g. to use another member's clusters)."""
+
     def flagged(self) -> np.ndarray:
         """Accounts this defense believes are bots (dense ids)."""
         return np.zeros(0, np.int64)
+
+    #: Keys of :meth:`state_dict` holding one float per account (indexed by dense account
+    #: id) that evolve by adding evidence: a service can store them per account and merge
+    #: concurrent updates by adding deltas.
+    account_state: tuple[str, ...] = ()
+
+    def state_dict(self) -> dict:
+        """Learned state as plain values and NumPy arrays (copies); empty when stateless.
+
+        >>> Defense().state_dict()
+        {}
+        """
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned (missing keys mean a fresh state)."""
+        self.reset()
 
     def reset(self) -> None:
         """Forget all learned state."""

@@ -13,7 +13,9 @@ class Chain:
 
     Every member's :meth:`~defenses.base.Defense.weigh` multiplies the vote weights;
     the last aggregating member decides the labels (the undefended one-label-per-vote
-    rule when none aggregates); every member then observes the decision.
+    rule when none aggregates); every member in turn may then hold labels back
+    (:meth:`~defenses.base.Defense.screen`, e.g. RONI's quarantine); every member
+    finally observes the decision.
 
     >>> from defenses.majority import MajorityVote
     >>> chain = Chain([MajorityVote()])
@@ -29,6 +31,8 @@ class Chain:
         self.members = list(members)
         aggregators = [m for m in self.members if m.aggregates]
         self._aggregator = aggregators[-1] if aggregators else NoDefense()
+        for member in self.members:
+            member.peers(self.members)
 
     @property
     def name(self) -> str:
@@ -39,6 +43,8 @@ class Chain:
         for member in self.members:
             weight = weight * member.weigh(votes)
         decision = self._aggregator.decide(votes, weight)
+        for member in self.members:
+            decision = member.screen(votes, decision, now)
         for member in self.members:
             member.observe(votes, decision, now)
         return decision
@@ -62,3 +68,20 @@ class Chain:
     def reset(self) -> None:
         for member in self.members:
             member.reset()
+
+    def state_dict(self) -> dict:
+        """Every member's state, in chain order.
+
+        >>> from defenses.reputation import Reputation
+        >>> chain = Chain([Reputation()])
+        >>> sorted(chain.state_dict()["members"][0])
+        ['alpha', 'beta', 'memory']
+        """
+        return {"members": [m.state_dict() for m in self.members]}
+
+    def load_state_dict(self, state: dict) -> None:
+        members = state.get("members", [])
+        if len(members) != len(self.members):
+            raise ValueError(f"state of {len(members)} defenses for a chain of {len(self.members)}")
+        for member, member_state in zip(self.members, members):
+            member.load_state_dict(member_state)

@@ -76,6 +76,34 @@ class Reputation(Defense):
         self.memory_ticks = memory_ticks
         self.reset()
 
+    account_state = ("alpha", "beta")
+
+    def state_dict(self) -> dict:
+        """Evidence per account and the votes remembered for late reviews.
+
+        >>> rep = Reputation()
+        >>> rep.observe(VoteBatch.of([0, 2], [5, 5], [1, 1]), Decision(*[None] * 2, np.array([1, 1], np.int8)), 0.0)
+        >>> state = rep.state_dict()
+        >>> state["alpha"][:3].tolist(), len(state["memory"])
+        ([1.0, 0.0, 1.0], 1)
+        >>> twin = Reputation(); twin.load_state_dict(state)
+        >>> np.array_equal(twin.alpha_, rep.alpha_) and np.array_equal(twin.beta_, rep.beta_)
+        True
+        """
+        memory = [{"now": now, "account": v.account.copy(), "email": v.email.copy(), "verdict": v.verdict.copy(),
+                   "ts": v.ts.copy(), "created": v.created.copy()} for now, v in self._memory]
+        return {"alpha": self.alpha_.copy(), "beta": self.beta_.copy(), "memory": memory}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.reset()
+        self.alpha_ = np.array(state.get("alpha", np.zeros(0)), dtype=np.float64)
+        self.beta_ = np.array(state.get("beta", np.zeros(0)), dtype=np.float64)
+        if self.beta_.shape != self.alpha_.shape:
+            raise ValueError("alpha and beta must have the same length")
+        for m in state.get("memory", []):
+            self._memory.append((float(m["now"]), VoteBatch.of(m["account"], m["email"], m["verdict"],
+                                                                m["ts"], m["created"])))
+
     def reset(self) -> None:
         self.alpha_ = np.zeros(0)
         self.beta_ = np.zeros(0)

@@ -23,6 +23,7 @@ class Email:
     subject: str
     body: str
     category: str
+    crafted: bool = False  # made by the attacker for its own bots (injection, dictionary)
 
     @property
     def is_spam(self) -> bool:

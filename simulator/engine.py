@@ -13,7 +13,8 @@ from defenses.base import Decision, VoteBatch
 from defenses.chain import Chain
 from defenses.context import DefenseContext
 from defenses.registry import build_chain
-from simulator.attacks import BotView, build_attack
+from defenses.reputation import Reputation
+from simulator.attacks import BotView, BotVotes, TickOutcome, build_rings
 from simulator.config import Scenario
 from simulator.email import Email
 from simulator.metrics import BotDetection, TickCounts, final_metrics, timeline_entry
@@ -55,7 +56,7 @@ class Simulation:
     ...                          "mail.emails_per_tick=20", "model.warmup_emails=50"])
     >>> doc = Simulation(s).run()
     >>> sorted(doc), len(doc["timeline"])
-    (['defense', 'mail_source', 'metrics', 'run_id', 'scenario', 'seed', 'timeline'], 4)
+    (['attack', 'defense', 'mail_source', 'metrics', 'run_id', 'scenario', 'seed', 'timeline'], 4)
     """
 
     def __init__(self, scenario: Scenario, transport: Transport | None = None,
@@ -67,10 +68,14 @@ class Simulation:
         self.on_tick = on_tick
         self.rng = _Streams.from_seed(scenario.seed)
         s = scenario
-        self.attack = build_attack(s.attack)
-        join = s.attack.bots_join_tick if s.attack.bots_join_tick is not None else max(0, s.attack.start_tick - 24)
-        self.population = Population.build(s.population, self.rng.population, bots_join_tick=join)
-        self.account_index = {a: i for i, a in enumerate(self.population.account_ids)}
+        self.rings = build_rings(s.attack)
+        self.population = Population.build(s.population, self.rng.population,
+                                           bots_join_tick=[r.join_tick() for r in self.rings],
+                                           ring_shares=[r.ring.share for r in self.rings])
+        for ring in self.rings:
+            ring.bots = self.population.ring_members(ring.index)
+        self.account_index = self.population.index
+        self.trigger = next((r.trigger for r in self.rings if r.trigger), None)
         self.source = source or build_source(s.mail, self.rng.mail_seed)
         self.model = SpamModel(alpha=s.model.alpha)
         self.cache = FeatureCache(self.model)
@@ -84,22 +89,34 @@ class Simulation:
         self.learner = LearnerStage(self.transport, self.model, self.cache)
         self._deliveries = self.transport.consumer([topics.DELIVERIES], "simulator")
         self.truth: dict[str, bool] = {}
-        self.detection = BotDetection(self.population.is_bot)
+        self.detection = BotDetection(self.population)
         self._voted: dict[int, list[str]] = {}
         self._counts: TickCounts | None = None
         self._event_seq = 0
+        self._attacker_ids: set[str] = set()
+        self._outcomes: list[TickOutcome] = []
 
     # -- mail ---------------------------------------------------------------------------
-    def _tick_mail(self, tick: int) -> list[Email]:
+    def _tick_mail(self, tick: int) -> tuple[list[Email], np.ndarray]:
+        """The tick's mail and, per email, the ring that crafted it (-1: real mail)."""
         mail = self.scenario.mail
         emails = self.source.stream(tick, mail.emails_per_tick + mail.gold_emails_per_tick)
         if mail.gold_emails_per_tick:
             gold = emails[mail.emails_per_tick:]
             self.transport.send_many(topics.GOLD, [(e.email_id, review_event(e.email_id, int(e.is_spam), tick))
                                                    for e in gold])
-        if self.attack.sends_campaign and tick >= self.scenario.attack.start_tick:
-            emails += self.source.campaign(tick, self.scenario.attack.campaign_emails_per_tick)
-        return emails
+        volume = max(r.campaign_volume(tick) for r in self.rings)
+        if volume:
+            campaign = self.source.campaign(tick, volume)
+            for ring in self.rings:
+                campaign = ring.shape_campaign(campaign, self.source, self.rng.attack)
+            emails += campaign
+        crafted_by = [-1] * len(emails)
+        for ring in self.rings:
+            crafted = ring.crafted_mail(tick, self.source, self.rng.attack)
+            emails += crafted
+            crafted_by += [ring.index] * len(crafted)
+        return emails, np.array(crafted_by, dtype=np.int64)
 
     def warm_up(self) -> None:
         """Train the filter on clean labelled mail before tick 0; hold out a trusted
@@ -126,38 +143,63 @@ class Simulation:
         self._deliveries.commit()
         return np.array([junk[e.email_id] for e in emails], dtype=bool)
 
-    def _bot_recipients(self, campaign: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        bots = self.population.bots
+    def _bot_recipients(self, tick: int, campaign: np.ndarray, target: np.ndarray,
+                        crafted_by: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Which live bots received which email: ordinary mail at the same rate as anyone,
+        the campaign (the attacker sends it to its bots), target mail they subscribe to,
+        and the mail their own ring crafted."""
+        bots = self.population.live_bots(tick)
         if bots.size == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        share = np.where(campaign, self.scenario.attack.campaign_bot_share,
-                         np.where(target, self.scenario.attack.target_bot_share, 0.0))
-        rows = np.flatnonzero(share > 0)
-        hits = self.rng.reactions.random((rows.size, bots.size)) < share[rows, None]
+        a, p = self.scenario.attack, self.scenario.population
+        ordinary = p.recipients_per_email / p.users
+        share = np.where(campaign, a.campaign_bot_share, np.where(target, max(a.target_bot_share, ordinary), ordinary))
+        share = np.where(crafted_by >= 0, a.campaign_bot_share, share)
+        hits = self.rng.reactions.random((share.size, bots.size)) < share[:, None]
+        hits &= (crafted_by[:, None] < 0) | (crafted_by[:, None] == self.population.ring[bots][None, :])
         r, b = np.nonzero(hits)
-        return rows[r], bots[b]
+        return r, bots[b]
 
-    def _feedback(self, tick: int, emails: list[Email], junk: np.ndarray) -> None:
+    def _bot_votes(self, view: BotView) -> BotVotes:
+        ring_of = self.population.ring[view.bot]
+        return BotVotes.concat([ring.votes(view.only(ring_of == ring.index), self.rng.attack)
+                                for ring in self.rings])
+
+    def _feedback(self, tick: int, emails: list[Email], crafted_by: np.ndarray, junk: np.ndarray) -> None:
         s = self.scenario
         counts = self._counts
         is_spam = np.array([e.is_spam for e in emails])
         categories = np.array([e.category for e in emails])
-        campaign = categories == "campaign"
-        target = np.isin(categories, s.attack.targets)
-        # Honest recipients of every email.
-        recipients = self.population.honest_recipients(self.rng.reactions, len(emails),
-                                                        s.population.recipients_per_email)
+        organic = crafted_by < 0
+        campaign = (categories == "campaign") & organic
+        target = np.isin(categories, s.attack.targets) & organic
+        # Honest users receive real mail only.
+        n_organic = int(organic.sum())
+        recipients = self.population.honest_recipients(self.rng.reactions, n_organic, s.population.recipients_per_email)
         h_row, h_user, h_verdict = self.population.honest_reports(
-            self.rng.reactions, recipients, is_spam, junk, s.population.junk_check_rate)
-        # Bots: the campaign is sent to them, and they subscribe to target mail.
-        b_row, b_bot = self._bot_recipients(campaign, target)
-        view = BotView(tick, b_row, b_bot, campaign, target, junk, is_spam)
-        bot_votes = self.attack.votes(view, self.rng.attack)
+            self.rng.reactions, recipients, is_spam[:n_organic], junk[:n_organic], s.population.junk_check_rate)
+        b_row, b_bot = self._bot_recipients(tick, campaign, target, crafted_by)
+        view = BotView(tick, b_row, b_bot, campaign, target, junk, is_spam, crafted_by)
+        bot_votes = self._bot_votes(view)
         if bot_votes.malicious.any():
             self.detection.malicious_votes(bot_votes.bot[bot_votes.malicious], tick)
-        rows = np.concatenate([h_row, bot_votes.row])
-        users = np.concatenate([h_user, bot_votes.bot])
-        verdicts = np.concatenate([h_verdict, bot_votes.verdict])
+        self._outcomes = [TickOutcome(tick, int((in_ring := (self.population.ring[b_bot] == r.index) & campaign[b_row]).sum()),
+                                      int((in_ring & ~junk[b_row]).sum()), np.zeros(0, np.int64))
+                          for r in self.rings]
+        self._publish_feedback(tick, emails, np.concatenate([h_row, bot_votes.row]),
+                               np.concatenate([h_user, bot_votes.bot]),
+                               np.concatenate([h_verdict, bot_votes.verdict]))
+        attacker = campaign | ~organic
+        self._attacker_ids.update(e.email_id for e, a in zip(emails, attacker) if a)
+        counts.campaign += int(campaign.sum())
+        counts.campaign_inbox += int((campaign & ~junk).sum())
+        counts.targets += int(target.sum())
+        counts.targets_junk += int((target & junk).sum())
+        counts.bot_votes += int(bot_votes.row.size)
+
+    def _publish_feedback(self, tick: int, emails: list[Email], rows: np.ndarray, users: np.ndarray,
+                          verdicts: np.ndarray) -> None:
+        """Send the votes to ``feedback`` as DESIGN.md events, in a shuffled order."""
         order = self.rng.reactions.permutation(rows.size)
         ids = self.population.account_ids
         created = self.population.created_tick
@@ -171,12 +213,7 @@ class Simulation:
                                                      VERDICT_NAMES[verdicts[k]], float(created[user]))))
         self.transport.send_many(topics.FEEDBACK, events)
         self._voted[tick] = sorted({emails[r].email_id for r in rows.tolist()})
-        counts.campaign += int(campaign.sum())
-        counts.campaign_inbox += int((campaign & ~junk).sum())
-        counts.targets += int(target.sum())
-        counts.targets_junk += int((target & junk).sum())
-        counts.votes += int(rows.size)
-        counts.bot_votes += int(bot_votes.row.size)
+        self._counts.votes += int(rows.size)
 
     def _reviews(self, tick: int) -> None:
         """The provider's analysts confirm the truth of a sample of reported mail, late."""
@@ -198,9 +235,11 @@ class Simulation:
         emails = self.defense.emails
         truth = np.array([self.truth[emails.name(e)] for e in labels.email.tolist()], dtype=bool)
         correct = (labels.label == 1) == truth
+        attacker = np.array([emails.name(e) in self._attacker_ids for e in labels.email.tolist()], dtype=bool)
         counts.labels += len(labels)
         counts.label_weight += float(labels.weight.sum())
         counts.label_weight_correct += float(labels.weight[correct].sum())
+        counts.label_weight_attacker += float(labels.weight[attacker].sum()) if attacker.size else 0.0
 
     def _evaluate(self, tick: int) -> None:
         counts = self._counts
@@ -209,29 +248,39 @@ class Simulation:
             if email.is_spam:
                 counts.eval_spam += 1
                 counts.eval_false_neg += int(not predicted)
+                if self.trigger:
+                    counts.backdoor_tests += 1
+                    counts.backdoor_inbox += int(not self.model.is_spam(self.model.features(f"{email.text}\n{self.trigger}")))
             else:
                 counts.eval_ham += 1
                 counts.eval_false_pos += int(predicted)
 
-    def _flags(self, tick: int) -> None:
-        flagged = self.chain.flagged()
+    def _flags(self, tick: int) -> np.ndarray:
+        """Accounts the defenses flag (population indices); the attacker sees them suspended."""
+        names = self.defense.accounts
+        flagged = np.array([self.account_index[names.name(a)] for a in self.chain.flagged().tolist()], dtype=np.int64)
         if flagged.size:
-            names = self.defense.accounts
-            self.detection.flags(np.array([self.account_index[names.name(a)] for a in flagged.tolist()]), tick)
+            self.detection.flags(flagged, tick)
+        return flagged
+
+    def _attacker_reacts(self, flagged: np.ndarray) -> None:
+        for ring, outcome in zip(self.rings, self._outcomes):
+            ring.after_tick(TickOutcome(outcome.tick, outcome.campaign_seen, outcome.campaign_seen_inbox, flagged),
+                            self.population, self.rng.attack)
 
     def step(self, tick: int) -> TickCounts:
         self._counts = counts = TickCounts(tick=tick)
-        emails = self._tick_mail(tick)
+        emails, crafted_by = self._tick_mail(tick)
         for e in emails:
             self.truth[e.email_id] = e.is_spam
         counts.emails = len(emails)
         junk = self._filter(emails)
-        self._feedback(tick, emails, junk)
+        self._feedback(tick, emails, crafted_by, junk)
         self._reviews(tick)
         self.defense.advance(watermark=tick + 1.0)
         self.learner.run_once()
         self._evaluate(tick)
-        self._flags(tick)
+        self._attacker_reacts(self._flags(tick))
         return counts
 
     def run(self) -> dict:
@@ -251,6 +300,33 @@ class Simulation:
             "defense": self.chain.name,
             "seed": self.scenario.seed,
             "mail_source": self.source.describe(),
-            "metrics": final_metrics(timeline, self.scenario.ticks, self.detection, wall_s),
+            "metrics": final_metrics(timeline, self.scenario.ticks, self.detection, wall_s,
+                                     warmup_emails=self.scenario.model.warmup_emails),
+            "attack": [ring.describe() for ring in self.rings],
             "timeline": [timeline_entry(c) for c in timeline],
         }
+
+    def account_outcomes(self) -> list[dict]:
+        """What became of every account: ``account_id``, ``is_bot``, ``trust``,
+        ``flagged_tick`` and ``first_malicious_tick`` (``None`` when it never happened).
+
+        ``trust`` is the mean of the account's Beta reputation under the chain's last
+        reputation member (its evidence plus the prior its age gives it at the end of the
+        run), or ``None`` when the chain has no reputation member.
+        """
+        pop, det = self.population, self.detection
+        trust: list = [None] * len(pop.account_ids)
+        rep = next((m for m in reversed(self.chain.members) if isinstance(m, Reputation)), None)
+        if rep is not None:
+            dense_of = self.defense.accounts.get
+            dense = np.array([-1 if (d := dense_of(a)) is None else d for a in pop.account_ids], dtype=np.int64)
+            known = (dense >= 0) & (dense < rep.alpha_.shape[0])
+            alpha, beta = np.zeros(dense.size), np.zeros(dense.size)
+            alpha[known], beta[known] = rep.alpha_[dense[known]], rep.beta_[dense[known]]
+            established = (self.scenario.ticks - pop.created_tick) >= rep.min_age
+            prior_a = np.where(established, rep.established_prior[0], rep.new_prior[0])
+            prior_b = np.where(established, rep.established_prior[1], rep.new_prior[1])
+            trust = ((alpha + prior_a) / (alpha + beta + prior_a + prior_b)).tolist()
+        return [{"account_id": a, "is_bot": bool(pop.is_bot[i]), "trust": trust[i],
+                 "flagged_tick": det.first_flag.get(i), "first_malicious_tick": det.first_malicious.get(i)}
+                for i, a in enumerate(pop.account_ids)]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 TIMELINE_RATES = ("attack_success_rate", "collateral_rate", "clean_accuracy", "clean_fpr",
-                  "clean_fnr", "label_precision", "honest_vote_loss")
+                  "clean_fnr", "label_precision", "honest_vote_loss", "backdoor_success_rate")
 
 
 @dataclass
@@ -27,6 +27,9 @@ class TickCounts:
     eval_false_neg: int = 0
     label_weight: float = 0.0
     label_weight_correct: float = 0.0
+    label_weight_attacker: float = 0.0
+    backdoor_tests: int = 0
+    backdoor_inbox: int = 0
     labels: int = 0
     votes: int = 0
     honest_votes: int = 0
@@ -50,6 +53,7 @@ def rates(c: TickCounts) -> dict[str, float | None]:
         "clean_fnr": _ratio(c.eval_false_neg, c.eval_spam),
         "label_precision": _ratio(c.label_weight_correct, c.label_weight),
         "honest_vote_loss": _ratio(c.honest_votes_lost, c.honest_votes),
+        "backdoor_success_rate": _ratio(c.backdoor_inbox, c.backdoor_tests),
     }
 
 
@@ -66,7 +70,7 @@ def pooled(counts: list[TickCounts]) -> TickCounts:
 class BotDetection:
     """When each bot first voted maliciously and when a defense first flagged it."""
 
-    is_bot: np.ndarray
+    population: object
     first_malicious: dict[int, int] = field(default_factory=dict)
     first_flag: dict[int, int] = field(default_factory=dict)
 
@@ -79,9 +83,10 @@ class BotDetection:
             self.first_flag.setdefault(a, tick)
 
     def summary(self) -> dict[str, float | None]:
+        is_bot = self.population.is_bot
         flagged = np.array(sorted(self.first_flag), dtype=np.int64)
-        n_bots = int(self.is_bot.sum())
-        true_pos = int(self.is_bot[flagged].sum()) if flagged.size else 0
+        n_bots = int(is_bot.sum())
+        true_pos = int(is_bot[flagged].sum()) if flagged.size else 0
         delays = [self.first_flag[b] - t for b, t in self.first_malicious.items()
                   if b in self.first_flag and self.first_flag[b] >= t]
         return {
@@ -93,7 +98,7 @@ class BotDetection:
 
 
 def final_metrics(timeline: list[TickCounts], ticks: int, detection: BotDetection,
-                  wall_s: float) -> dict[str, float | int | None]:
+                  wall_s: float, warmup_emails: int = 0) -> dict[str, float | int | None]:
     """The result document's ``metrics``: rates over the final quarter, totals over the run."""
     last = [c for c in timeline if c.tick >= ticks - max(1, ticks // 4)]
     whole = pooled(timeline)
@@ -103,6 +108,7 @@ def final_metrics(timeline: list[TickCounts], ticks: int, detection: BotDetectio
         "votes": whole.votes,
         "emails": whole.emails,
         "labels": whole.labels,
+        "attacker_training_share": _ratio(whole.label_weight_attacker, warmup_emails + whole.label_weight),
         "wall_s": wall_s,
         "votes_per_s": whole.votes / wall_s if wall_s > 0 else None,
         "emails_per_s": whole.emails / wall_s if wall_s > 0 else None,

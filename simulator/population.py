@@ -34,9 +34,22 @@ class Population:
     created_tick: np.ndarray
     n_honest: int
     mistake_mean: float
+    ring: np.ndarray = None          # ring index per account, -1 for honest users
+    active: np.ndarray = None        # False once an attacker abandons the account
+
+    def __post_init__(self) -> None:
+        n = len(self.account_ids)
+        if self.ring is None:
+            self.ring = np.where(self.is_bot, 0, -1)
+        if self.active is None:
+            self.active = np.ones(n, dtype=bool)
+        self.index = {a: i for i, a in enumerate(self.account_ids)}
 
     @classmethod
-    def build(cls, config: PopulationConfig, rng: np.random.Generator, bots_join_tick: int) -> "Population":
+    def build(cls, config: PopulationConfig, rng: np.random.Generator, bots_join_tick: int | list[int] = 0,
+              ring_shares: list[float] | None = None) -> "Population":
+        """Honest users and bots; bots are split between rings in proportion to
+        ``ring_shares`` and created at their ring's ``bots_join_tick``."""
         n_bots = int(round(config.users * config.bot_fraction))
         n_honest = config.users - n_bots
         labels = rng.permutation(config.users)
@@ -47,10 +60,15 @@ class Population:
         mistake[:n_honest] = _beta_with_mean(rng, config.mistake_rate, 20.0, n_honest)
         created = np.empty(config.users)
         created[:n_honest] = -rng.integers(24, 24 * 365 * 5, size=n_honest)
-        created[n_honest:] = bots_join_tick
-        is_bot = np.zeros(config.users, dtype=bool)
-        is_bot[n_honest:] = True
-        return cls(account_ids, is_bot, report, mistake, created, n_honest, config.mistake_rate)
+        shares = np.asarray(ring_shares or [1.0], dtype=float)
+        sizes = np.floor(n_bots * shares / shares.sum()).astype(int)
+        sizes[: n_bots - sizes.sum()] += 1          # largest-remainder style: hand out what is left
+        ring = np.full(config.users, -1)
+        ring[n_honest:] = np.repeat(np.arange(shares.size), sizes)
+        joins = np.broadcast_to(np.asarray(bots_join_tick, dtype=float), shares.shape)
+        created[n_honest:] = joins[ring[n_honest:]]
+        is_bot = ring >= 0
+        return cls(account_ids, is_bot, report, mistake, created, n_honest, config.mistake_rate, ring)
 
     @property
     def n_bots(self) -> int:
@@ -58,7 +76,39 @@ class Population:
 
     @property
     def bots(self) -> np.ndarray:
-        return np.arange(self.n_honest, len(self.account_ids))
+        return np.flatnonzero(self.is_bot)
+
+    def ring_members(self, ring: int) -> np.ndarray:
+        return np.flatnonzero(self.ring == ring)
+
+    def live_bots(self, tick: int) -> np.ndarray:
+        """Bots that exist at ``tick`` and have not been abandoned."""
+        return np.flatnonzero(self.is_bot & self.active & (self.created_tick <= tick))
+
+    def retire(self, accounts: np.ndarray) -> None:
+        """The attacker abandons these accounts: they receive and send nothing more."""
+        self.active[accounts] = False
+
+    def add_bots(self, n: int, created_tick: int, ring: int) -> np.ndarray:
+        """Register ``n`` fresh bot accounts of ``ring``; returns their indices.
+
+        >>> from simulator.config import PopulationConfig
+        >>> p = Population.build(PopulationConfig(users=20, bot_fraction=0.1), np.random.default_rng(0))
+        >>> fresh = p.add_bots(2, created_tick=7, ring=0)
+        >>> fresh.tolist(), p.account_ids[-1], int(p.created_tick[-1])
+        ([20, 21], 'acct-0000021', 7)
+        """
+        start = len(self.account_ids)
+        new_ids = [f"acct-{i:07d}" for i in range(start, start + n)]
+        self.account_ids.extend(new_ids)
+        self.index.update((a, start + k) for k, a in enumerate(new_ids))
+        self.is_bot = np.concatenate([self.is_bot, np.ones(n, bool)])
+        self.report_rate = np.concatenate([self.report_rate, np.zeros(n)])
+        self.mistake_rate = np.concatenate([self.mistake_rate, np.zeros(n)])
+        self.created_tick = np.concatenate([self.created_tick, np.full(n, float(created_tick))])
+        self.ring = np.concatenate([self.ring, np.full(n, ring)])
+        self.active = np.concatenate([self.active, np.ones(n, bool)])
+        return np.arange(start, start + n)
 
     def honest_recipients(self, rng: np.random.Generator, n_emails: int, per_email: int) -> np.ndarray:
         """``(n_emails, per_email)`` honest recipients, distinct within an email row."""

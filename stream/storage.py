@@ -1,22 +1,31 @@
-"""Results storage: runs and per-tick metrics in SQLite or PostgreSQL.
+"""Results storage: runs, sweeps and what they produced, in SQLite or PostgreSQL.
 
 A :class:`Repository` stores the result documents produced by a run::
 
     {"run_id": "...", "scenario": {...}, "defense": "reputation", "seed": 7,
      "metrics": {...}, "timeline": [{"tick": 0, ...}, ...]}
 
-in two tables:
+in these tables (models in :mod:`stream.schema`):
 
 ``runs``
     One row per run: ``run_id`` (primary key), ``created_at``, ``name`` (the
     scenario name), ``defense``, ``seed``, ``status`` (``running``,
     ``finished`` or ``failed``), ``attack_strategy``, ``group_id`` (ties the
-    runs of one ``compare`` together), and the ``scenario`` and ``metrics``
-    documents as JSON.
+    runs of one ``compare`` together), the ``scenario`` and ``metrics``
+    documents as JSON, and for a run of a sweep its ``sweep_id`` and
+    ``cell_key`` (unique together).
 ``tick_metrics``
     One row per ``(run_id, tick)`` with real columns for the well-known
     per-tick values (see :data:`TICK_COLUMNS`) and an ``extra`` JSON column
     holding any other per-tick keys.
+``sweeps``
+    One row per sweep (see :class:`stream.sweep_records.SweepRecords`).
+``account_outcomes``, ``model_snapshots``
+    Per-account results of a run, and serialized models checked by SHA-256
+    (see :class:`stream.artifacts.ArtifactRecords`).
+``schema_version``
+    The schema versions applied; opening a repository creates or upgrades the
+    schema in place (:mod:`stream.migrations`).
 
 SQLite is the default (``sqlite:///poisonlab.db``); any SQLAlchemy URL works,
 e.g. ``postgresql+psycopg://user@host/db``. File-backed SQLite databases are
@@ -32,50 +41,64 @@ Examples
 >>> repo = Repository("sqlite://")
 >>> repo.start_run("r1", {"name": "demo", "attack": {"strategy": "flip"}}, "reputation", 7)
 >>> repo.add_ticks("r1", [{"tick": 0, "clean_accuracy": 0.9, "votes": 3, "labels": 1, "queue": 2}])
->>> repo.finish_run("r1", {"attack_success_rate": float("nan"), "votes": 3})
+>>> repo.finish_run("r1", {"attack_success_rate": float("nan"), "votes": 3},
+...                 outcomes=[{"account_id": "a", "is_bot": True, "trust": 0.2, "flagged_tick": 5}])
 >>> run = repo.get_run("r1")
 >>> run["status"], run["metrics"], run["timeline"][0]["queue"]
 ('finished', {'attack_success_rate': None, 'votes': 3}, 2)
+>>> repo.account_outcomes("r1")[0]["flagged_tick"]
+5
 >>> repo.close()
 """
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from numbers import Integral, Real
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    CheckConstraint,
-    DateTime,
-    Double,
-    Engine,
-    ForeignKey,
-    Integer,
-    String,
-    UniqueConstraint,
-    create_engine,
-    event,
-    select,
-)
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
-from sqlalchemy.schema import CreateSchema
+from sqlalchemy.orm import Session, sessionmaker
+
+from stream.artifacts import ArtifactRecords
+from stream.dbutil import (
+    StorageError,
+    aware,
+    clean_float,
+    clean_int,
+    mask_url,
+    parse_created_at,
+    sanitize_json,
+)
+from stream.migrations import SCHEMA_VERSION, SchemaTooNew, ensure_schema
+from stream.schema import (
+    RUN_STATUSES,
+    SWEEP_STATUSES,
+    AccountOutcome,
+    ModelSnapshot,
+    Run,
+    SchemaVersion,
+    Sweep,
+    TickMetric,
+)
+from stream.sweep_records import SweepRecords
 
 __all__ = [
     "DEFAULT_URL",
     "RUN_STATUSES",
+    "SCHEMA_VERSION",
+    "SWEEP_STATUSES",
     "TICK_COLUMNS",
+    "AccountOutcome",
+    "ModelSnapshot",
     "Repository",
     "Run",
+    "SchemaVersion",
     "StorageError",
+    "Sweep",
     "TickMetric",
     "mask_url",
     "sanitize_json",
@@ -83,9 +106,6 @@ __all__ = [
 
 #: The URL used when none is given.
 DEFAULT_URL = "sqlite:///poisonlab.db"
-
-#: Allowed values of ``runs.status``.
-RUN_STATUSES = ("running", "finished", "failed")
 
 #: Per-tick keys stored in real columns of ``tick_metrics`` (all others go to ``extra``).
 TICK_COLUMNS = (
@@ -102,159 +122,6 @@ _INT_TICK_COLUMNS = frozenset({"votes", "labels"})
 
 #: Milliseconds an SQLite connection waits for a lock before failing.
 SQLITE_BUSY_TIMEOUT_MS = 5000
-
-
-class StorageError(Exception):
-    """The results database cannot be opened, or a storage operation failed."""
-
-
-# --------------------------------------------------------------------------- schema
-
-_JSON = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
-
-
-class Base(DeclarativeBase):
-    """Declarative base of the results schema."""
-
-
-class Run(Base):
-    """One simulation run (table ``runs``)."""
-
-    __tablename__ = "runs"
-    __table_args__ = (
-        CheckConstraint("status IN ('running', 'finished', 'failed')", name="ck_runs_status"),
-    )
-
-    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    name: Mapped[str | None] = mapped_column(String)
-    defense: Mapped[str] = mapped_column(String)
-    seed: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), default="running")
-    attack_strategy: Mapped[str | None] = mapped_column(String)
-    group_id: Mapped[str | None] = mapped_column(String(64), index=True)
-    scenario: Mapped[dict[str, Any]] = mapped_column(_JSON)
-    metrics: Mapped[dict[str, Any] | None] = mapped_column(_JSON)
-
-    ticks: Mapped[list[TickMetric]] = relationship(
-        back_populates="run", cascade="all, delete-orphan", passive_deletes=True, order_by="TickMetric.tick"
-    )
-
-
-class TickMetric(Base):
-    """The metrics of one run at one tick (table ``tick_metrics``)."""
-
-    __tablename__ = "tick_metrics"
-    __table_args__ = (UniqueConstraint("run_id", "tick", name="uq_tick_metrics_run_tick"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"), index=True)
-    tick: Mapped[int] = mapped_column(Integer)
-    attack_success_rate: Mapped[float | None] = mapped_column(Double)
-    collateral_rate: Mapped[float | None] = mapped_column(Double)
-    clean_accuracy: Mapped[float | None] = mapped_column(Double)
-    clean_fpr: Mapped[float | None] = mapped_column(Double)
-    clean_fnr: Mapped[float | None] = mapped_column(Double)
-    label_precision: Mapped[float | None] = mapped_column(Double)
-    votes: Mapped[int | None] = mapped_column(Integer)
-    labels: Mapped[int | None] = mapped_column(Integer)
-    extra: Mapped[dict[str, Any] | None] = mapped_column(_JSON)
-
-    run: Mapped[Run] = relationship(back_populates="ticks")
-
-
-# --------------------------------------------------------------------------- helpers
-
-_PASSWORD_IN_URL = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
-
-
-def mask_url(url: str) -> str:
-    """Return `url` with any password replaced by ``***``.
-
-    Parameters
-    ----------
-    url : str
-        A database URL, possibly malformed.
-
-    Returns
-    -------
-    str
-        The URL as SQLAlchemy renders it with the password hidden; for a URL
-        SQLAlchemy cannot parse, the text between ``user:`` and ``@`` is masked.
-    """
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # malformed: mask textually
-        return _PASSWORD_IN_URL.sub(r"\1***@", str(url))
-
-
-def sanitize_json(value: Any) -> Any:
-    """Make `value` safe for a JSON column.
-
-    Parameters
-    ----------
-    value : Any
-        A JSON-like value (dicts, lists, tuples, str, numbers, bool, None);
-        NumPy scalars are accepted too.
-
-    Returns
-    -------
-    Any
-        A copy where NaN and infinite floats are ``None``, tuples are lists,
-        dict keys are strings and numeric scalars are plain ``int``/``float``.
-
-    Raises
-    ------
-    TypeError
-        For values that have no JSON representation.
-    """
-    if value is None or isinstance(value, (str, bool)):
-        return value
-    if isinstance(value, Integral):
-        return int(value)
-    if isinstance(value, Real):
-        number = float(value)
-        return number if math.isfinite(number) else None
-    if isinstance(value, Mapping):
-        return {str(k): sanitize_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [sanitize_json(v) for v in value]
-    item = getattr(value, "item", None)  # NumPy scalars such as np.bool_
-    if callable(item):
-        converted = item()
-        if converted is not value and not hasattr(converted, "item"):
-            return sanitize_json(converted)
-    raise TypeError(f"cannot store {type(value).__name__} value {value!r} as JSON")
-
-
-def _clean_float(value: Any) -> float | None:
-    if value is None:
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
-def _clean_int(value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, Real) and not isinstance(value, Integral) and not math.isfinite(float(value)):
-        return None
-    return int(value)
-
-
-def _aware(moment: datetime) -> datetime:
-    """`moment` in UTC; naive values (SQLite returns those) were written in UTC."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
-
-
-def _parse_created_at(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return _aware(value)
-    return _aware(datetime.fromisoformat(str(value)))
 
 
 def _attack_strategy(scenario: Mapping[str, Any]) -> str | None:
@@ -274,7 +141,7 @@ def _tick_row(run_id: str, tick: Mapping[str, Any]) -> TickMetric:
     values: dict[str, Any] = {}
     for key in TICK_COLUMNS:
         raw = tick.get(key)
-        values[key] = _clean_int(raw) if key in _INT_TICK_COLUMNS else _clean_float(raw)
+        values[key] = clean_int(raw) if key in _INT_TICK_COLUMNS else clean_float(raw)
     extra = {k: v for k, v in tick.items() if k != "tick" and k not in TICK_COLUMNS}
     return TickMetric(run_id=run_id, tick=int(tick["tick"]), extra=sanitize_json(extra) or None, **values)
 
@@ -291,7 +158,7 @@ def _tick_dict(row: TickMetric) -> dict[str, Any]:
 def _run_summary(run: Run) -> dict[str, Any]:
     return {
         "run_id": run.run_id,
-        "created_at": _aware(run.created_at).isoformat(),
+        "created_at": aware(run.created_at).isoformat(),
         "name": run.name,
         "defense": run.defense,
         "seed": run.seed,
@@ -315,8 +182,13 @@ def _set_sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
 # --------------------------------------------------------------------------- repository
 
 
-class Repository:
+class Repository(SweepRecords, ArtifactRecords):
     """Store and read back simulation results.
+
+    Opening a repository creates the schema, or upgrades an older one in place
+    (:func:`stream.migrations.ensure_schema`). Sweeps come from
+    :class:`~stream.sweep_records.SweepRecords`, per-account outcomes and
+    model snapshots from :class:`~stream.artifacts.ArtifactRecords`.
 
     Parameters
     ----------
@@ -333,9 +205,9 @@ class Repository:
     Raises
     ------
     StorageError
-        If the URL is malformed, names an unknown driver, or the database
-        cannot be reached or initialised. The message names the URL with any
-        password masked.
+        If the URL is malformed, names an unknown driver, the database
+        cannot be reached or initialised, or its schema is newer than this
+        code. The message names the URL with any password masked.
 
     Examples
     --------
@@ -374,10 +246,10 @@ class Repository:
         )
         self._sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
         try:
-            with self.engine.begin() as conn:
-                if schema is not None:
-                    conn.execute(CreateSchema(schema, if_not_exists=True))
-                Base.metadata.create_all(conn)
+            ensure_schema(self.engine, schema)
+        except SchemaTooNew as exc:
+            engine.dispose()
+            raise StorageError(f"cannot open results database {self.masked_url!r}: {exc}") from None
         except SQLAlchemyError as exc:
             engine.dispose()
             raise StorageError(f"cannot open results database {self.masked_url!r}: {self._reason(exc)}") from None
@@ -421,7 +293,11 @@ class Repository:
         seed: int,
         group_id: str | None,
         created_at: datetime | None = None,
+        sweep_id: str | None = None,
+        cell_key: str | None = None,
     ) -> None:
+        if (sweep_id is None) != (cell_key is None):
+            raise ValueError("sweep_id and cell_key go together")
         scenario = dict(scenario or {})
         name = scenario.get("name")
         session.add(
@@ -436,6 +312,8 @@ class Repository:
                 group_id=group_id,
                 scenario=sanitize_json(scenario),
                 metrics=None,
+                sweep_id=sweep_id,
+                cell_key=cell_key,
             )
         )
 
@@ -452,7 +330,15 @@ class Repository:
     # ----------------------------------------------------------------- writing
 
     def start_run(
-        self, run_id: str, scenario: dict[str, Any], defense: str, seed: int, group_id: str | None = None
+        self,
+        run_id: str,
+        scenario: dict[str, Any],
+        defense: str,
+        seed: int,
+        group_id: str | None = None,
+        *,
+        sweep_id: str | None = None,
+        cell_key: str | None = None,
     ) -> None:
         """Record a new run with status ``running``.
 
@@ -469,14 +355,18 @@ class Repository:
             Random seed of the run.
         group_id : str or None, optional
             Ties the runs of one ``compare`` together.
+        sweep_id, cell_key : str or None, optional
+            The sweep cell this run computes (both or neither); a cell holds
+            at most one run.
 
         Raises
         ------
         StorageError
-            If the run id already exists or the database fails.
+            If the run id already exists, the sweep cell already has a run, or
+            the database fails.
         """
         with self._transaction(f"start_run({run_id!r})") as session:
-            self._add_run(session, run_id, scenario, defense, seed, group_id)
+            self._add_run(session, run_id, scenario, defense, seed, group_id, sweep_id=sweep_id, cell_key=cell_key)
 
     def add_ticks(self, run_id: str, ticks: list[dict[str, Any]]) -> None:
         """Append per-tick metric rows to a run.
@@ -504,7 +394,15 @@ class Repository:
                 raise StorageError(f"unknown run {run_id!r}")
             session.add_all(rows)
 
-    def finish_run(self, run_id: str, metrics: dict[str, Any], status: str = "finished") -> None:
+    def finish_run(
+        self,
+        run_id: str,
+        metrics: dict[str, Any],
+        status: str = "finished",
+        *,
+        ticks: list[dict[str, Any]] | None = None,
+        outcomes: Iterable[Mapping[str, Any]] | None = None,
+    ) -> None:
         """Store the final metrics of a run and set its status.
 
         Parameters
@@ -515,16 +413,26 @@ class Repository:
             Final metrics (NaN and infinities are stored as ``None``).
         status : {"finished", "failed", "running"}, default "finished"
             The new status.
+        ticks : list of dict, optional
+            Last per-tick rows, stored in the same transaction (as
+            :meth:`add_ticks`).
+        outcomes : iterable of dict, optional
+            Per-account outcomes, stored in the same transaction (as
+            :meth:`add_account_outcomes`), so a finished run always has them.
 
         Raises
         ------
         ValueError
             For an unknown status.
         StorageError
-            If the run is unknown or the database fails.
+            If the run is unknown or the database fails; nothing is stored then.
         """
+        rows = [_tick_row(str(run_id), tick) for tick in ticks or []]
+        outcome_rows = self._outcome_rows(str(run_id), outcomes or [])
         with self._transaction(f"finish_run({run_id!r})") as session:
             self._finish(session, run_id, metrics, status)
+            session.add_all(rows)
+            self._insert_outcomes(session, outcome_rows)
 
     def save_result(self, doc: dict[str, Any], group_id: str | None = None) -> None:
         """Store a complete result document in one transaction.
@@ -560,7 +468,7 @@ class Repository:
                 doc["defense"],
                 doc["seed"],
                 group,
-                _parse_created_at(doc.get("created_at")),
+                parse_created_at(doc.get("created_at")),
             )
             session.flush()
             session.add_all(rows)
@@ -602,7 +510,8 @@ class Repository:
         dict or None
             ``run_id``, ``scenario``, ``defense``, ``seed``, ``metrics``,
             ``timeline`` (ordered by tick), ``status``, ``created_at`` (ISO
-            8601) and ``group_id``; ``None`` for an unknown run.
+            8601), ``group_id``, and ``sweep_id``/``cell_key`` (``None``
+            unless the run is a sweep cell); ``None`` for an unknown run.
         """
         with self._reading(f"get_run({run_id!r})") as session:
             run = session.get(Run, str(run_id))
@@ -616,8 +525,10 @@ class Repository:
                 "metrics": run.metrics,
                 "timeline": self._timeline(session, run.run_id),
                 "status": run.status,
-                "created_at": _aware(run.created_at).isoformat(),
+                "created_at": aware(run.created_at).isoformat(),
                 "group_id": run.group_id,
+                "sweep_id": run.sweep_id,
+                "cell_key": run.cell_key,
             }
 
     @staticmethod
@@ -658,6 +569,60 @@ class Repository:
         query = select(Run).where(Run.group_id == group_id).order_by(Run.created_at, Run.run_id)
         with self._reading(f"runs_in_group({group_id!r})") as session:
             return [_run_summary(run) for run in session.scalars(query)]
+
+    def resolve_id(self, ident: str) -> tuple[str, str]:
+        """Find the run or sweep that `ident` names, in full or by a unique prefix.
+
+        Parameters
+        ----------
+        ident : str
+            A run id, a sweep id, or a prefix of exactly one of them.
+
+        Returns
+        -------
+        tuple of str
+            ``("run", run_id)`` or ``("sweep", sweep_id)``. An exact id wins
+            over longer ids it is a prefix of.
+
+        Raises
+        ------
+        LookupError
+            If nothing matches, or the prefix matches several runs/sweeps
+            (the message lists some of them).
+
+        Examples
+        --------
+        >>> repo = Repository("sqlite://")
+        >>> repo.start_run("abc123", {}, "none", 0)
+        >>> repo.resolve_id("abc")
+        ('run', 'abc123')
+        >>> repo.close()
+        """
+        ident = str(ident).strip()
+        if not ident:
+            raise LookupError("empty run or sweep id")
+        with self._reading(f"resolve_id({ident!r})") as session:
+            if session.get(Run, ident) is not None:
+                return "run", ident
+            if session.get(Sweep, ident) is not None:
+                return "sweep", ident
+            runs = session.scalars(
+                select(Run.run_id).where(Run.run_id.startswith(ident, autoescape=True)).limit(6)
+            ).all()
+            sweeps = session.scalars(
+                select(Sweep.sweep_id).where(Sweep.sweep_id.startswith(ident, autoescape=True)).limit(6)
+            ).all()
+        matches = [("run", r) for r in runs] + [("sweep", s) for s in sweeps]
+        if not matches:
+            raise LookupError(f"no run or sweep with id {ident!r} in {self.masked_url}")
+        if len(matches) > 1:
+            shown = ", ".join(f"{kind} {value}" for kind, value in matches[:5])
+            raise LookupError(f"id prefix {ident!r} is ambiguous: it matches {shown}{', ...' if len(matches) > 5 else ''}")
+        return matches[0]
+
+    @staticmethod
+    def _run_summary(run: Run) -> dict[str, Any]:
+        return _run_summary(run)
 
     # ----------------------------------------------------------------- lifecycle
 

@@ -31,6 +31,82 @@ def defense(request):
     return DEFENSES[request.param]()
 
 
+# -- the coordinated case: a ring outvotes honest users; plain majority fails -------------
+RING, HONEST = list(range(30)), list(range(100, 106))
+FAILS = {"none", "majority"}          # the undefended baselines: the case shows they fail
+
+
+def _ring_window(now, spam_email=0, honest_email=1, opposed=3):
+    """The ring (30 young accounts) calls spam email ``spam_email`` not-spam; ``opposed``
+    established honest users call it spam; all six honest users report spam
+    ``honest_email``. Majority sides with the ring (30 to 3)."""
+    account = RING + HONEST[:opposed] + HONEST
+    email = [spam_email] * (len(RING) + opposed) + [honest_email] * len(HONEST)
+    verdict = [0] * len(RING) + [1] * opposed + [1] * len(HONEST)
+    created = [now - 2.0] * len(RING) + [now - 50_000.0] * (opposed + len(HONEST))
+    return VoteBatch.of(account, email, verdict, np.full(len(account), now), created)
+
+
+def _poison(decision, email=0):
+    """Weight of the ring's label (email 0 as not-spam) that got through."""
+    labels = decision.labels
+    return float(labels.weight[(labels.email == email) & (labels.label == 0)].sum())
+
+
+def _chain_for(defense):
+    return Chain([defense] if defense.aggregates else [defense, MajorityVote()])
+
+
+def _spam_model():
+    from stream.classifier import SpamModel
+
+    spam = "win cash prize free offer claim money bonus".split()
+    ham = "meeting lunch agenda report family notes weekend project".split()
+    common = "the you your today please new time update".split()
+
+    def words(is_spam, rng):
+        return " ".join(rng.choice(spam if is_spam else ham, 2).tolist() + rng.choice(common, 6).tolist())
+
+    def text(e):                                          # even emails are spam
+        return words(e % 2 == 0, np.random.default_rng(e))
+
+    rng = np.random.default_rng(0)
+    model = SpamModel()
+    for i in range(40):
+        model.learn(model.features(words(bool(i % 2), rng)), bool(i % 2))
+    validation = [(model.features(words(bool(i % 2), rng)), bool(i % 2)) for i in range(100)]
+    return model, text, validation
+
+
+def _context():
+    from defenses.context import DefenseContext
+
+    model, text, validation = _spam_model()
+    return DefenseContext(model, lambda ids: [model.features(text(e)) for e in ids.tolist()], validation)
+
+
+def _history(chain, windows=6, spam_email_base=10):
+    """Earlier windows: the ring co-votes against the truth on spam emails (shown later by
+    reviews to be spam), while honest users vote on the same emails correctly."""
+    for w in range(windows):
+        e = spam_email_base + 2 * w
+        chain.process(_ring_window(w + 0.5, spam_email=e, honest_email=e + 2000, opposed=6), now=w + 1.0)
+        chain.observe_reviews(np.array([e]), np.array([1]), now=w + 1.0)
+        chain.observe_gold(np.array([e + 1000]), np.array([1]), now=w + 1.0)
+        gold = _ring_window(w + 0.6, spam_email=e + 1000, honest_email=e + 3000, opposed=6)
+        chain.process(gold, now=w + 1.0)
+
+
+def _coordinated(defense):
+    """Poison weight that the ring gets through ``defense`` on the last window, after the
+    same history. RONI needs the model and validation set; rollback is checked on the
+    model itself (see the rollback test)."""
+    chain = _chain_for(defense)
+    chain.bind(_context())
+    _history(chain)
+    return _poison(chain.process(_ring_window(10.5), now=11.0))
+
+
 class TestEveryDefense:
     def test_empty_input(self, defense):
         d = Chain([defense]).process(VoteBatch.empty(), now=0.0)
@@ -57,6 +133,18 @@ class TestEveryDefense:
         for x, y in zip(first, _run(defense)):
             for u, v in zip(x, y):
                 np.testing.assert_array_equal(u, v)
+
+    def test_coordinated_ring(self, defense):
+        """Plain majority lets the ring's label through; every defense holds (the
+        undefended baselines are shown failing; rollback undoes the damage after the fact)."""
+        assert _coordinated(MajorityVote()) >= 0.99
+        if defense.name == "rollback":
+            assert _rollback_case(guarded=False) >= 0.5       # spam missed without rollback
+            assert _rollback_case(guarded=True) <= 0.1
+        elif defense.name in FAILS:
+            assert _coordinated(defense) >= 0.99
+        else:
+            assert _coordinated(defense) <= 0.1
 
     def test_clone_is_fresh_and_independent(self, defense):
         _run(defense)
@@ -135,3 +223,32 @@ def test_chain_multiplies_weights_and_names_itself():
     d = chain.process(votes, now=1.0)
     # The ring's weight is zero under reputation, so majority sees only the honest votes.
     assert 0 not in d.labels.email.tolist()
+
+
+def _rollback_case(guarded: bool):
+    """Honest users teach ham for a while, a ring then teaches spam emails as ham for six
+    ticks, gold emails keep coming; is the model still poisoned at the end?"""
+    from defenses.rollback import Rollback
+
+    context = _context()
+    model, features = context.model, context.features
+    members = [MajorityVote()] + ([Rollback(snapshot_every=1.0, delta=0.01)] if guarded else [])
+    chain = Chain(members)
+    chain.bind(context)
+    probes = features(np.arange(0, 400, 2))                 # spam emails
+    gold = 10_000
+    for t in range(40):
+        if 12 <= t < 18:
+            votes = VoteBatch.of(RING, [2 * t] * len(RING), [0] * len(RING), np.full(len(RING), t + 0.5),
+                                 np.full(len(RING), t - 2.0))
+        else:
+            votes = VoteBatch.of(HONEST, [2 * t + 1] * len(HONEST), [0] * len(HONEST),
+                                 np.full(len(HONEST), t + 0.5), np.full(len(HONEST), -50_000.0))
+        decision = chain.process(votes, now=t + 1.0)
+        for e, label, w in zip(decision.labels.email.tolist(), decision.labels.label.tolist(),
+                               decision.labels.weight.tolist()):
+            model.learn(features(np.array([e]))[0], bool(label), 30.0 * w)   # the learner
+        emails = np.arange(gold, gold + 20)
+        chain.observe_gold(emails, (emails % 2 == 0).astype(np.int8), t + 1.0)
+        gold += 20
+    return float(np.mean([not model.is_spam(f) for f in probes]))

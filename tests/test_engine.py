@@ -40,7 +40,7 @@ def test_result_document_has_every_metric():
 def test_mail_is_the_same_whatever_the_defense():
     a = Simulation(load_scenario(None, SMALL + ["defense.chain=['none']"]))
     b = Simulation(load_scenario(None, SMALL + ["defense.chain=['majority']"]))
-    assert [e.text for e in a._tick_mail(9)] == [e.text for e in b._tick_mail(9)]
+    assert [e.text for e in a._tick_mail(9)[0]] == [e.text for e in b._tick_mail(9)[0]]
 
 
 def test_no_attack_has_no_campaign_and_no_bot_votes():

@@ -74,3 +74,176 @@ def test_beta_update_matches_reference(seed):
     _beta_update(alpha, beta, account, agree, 0.7)
     np.testing.assert_allclose(alpha, want[0])
     np.testing.assert_allclose(beta, want[1])
+
+
+# -- grouping, age, skill ----------------------------------------------------------------
+from defenses.kernels.age import _age_weight  # noqa: E402
+from defenses.kernels.covote import _cluster_cap, _components, _pair_counts  # noqa: E402
+from defenses.kernels.dawid_skene import _ds_e_step, _ds_elbo, _ds_em, _ds_m_step, _vote_share  # noqa: E402
+from defenses.kernels.groups import _dense_unique  # noqa: E402
+from defenses.kernels.influence import _contribution, _retained  # noqa: E402
+from defenses.kernels.roni import _label_impact, _log_loss, _nb_jll  # noqa: E402
+from defenses.kernels.skill import _accuracy_counts, _argmax_labels  # noqa: E402
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_dense_unique_matches_reference(seed):
+    ids = np.random.default_rng(seed).integers(0, 50, 300)
+    got = _dense_unique(ids, int(ids.max()) + 1)
+    for g, w in zip(got, naive.dense_unique(ids)):
+        np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("ramp,young,unknown", [(0.0, 0.0, 0.0), (24.0, 0.2, 0.5)])
+def test_age_weight_matches_reference(seed, ramp, young, unknown):
+    rng = np.random.default_rng(seed)
+    ts = rng.random(200) * 500
+    created = np.where(rng.random(200) < 0.1, np.nan, ts - rng.random(200) * 400)
+    np.testing.assert_allclose(_age_weight(ts, created, 168.0, ramp, young, unknown),
+                               naive.age_weight(ts, created, 168.0, ramp, young, unknown))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_accuracy_and_argmax_match_reference(seed):
+    rng = np.random.default_rng(seed)
+    worker, task = rng.integers(0, 20, 300), rng.integers(0, 40, 300)
+    label, truth = rng.integers(0, 2, 300), rng.integers(-1, 2, 40)
+    for g, w in zip(_accuracy_counts(worker, task, label, truth, 20), naive.accuracy_counts(worker, task, label, truth, 20)):
+        np.testing.assert_allclose(g, w)
+    spam, ham = rng.integers(0, 3, 40).astype(float), rng.integers(0, 3, 40).astype(float)
+    for tie in (0, 1):
+        np.testing.assert_array_equal(_argmax_labels(spam, ham, tie), naive.argmax_labels(spam, ham, tie))
+
+
+# -- Dawid-Skene -------------------------------------------------------------------------
+def _crowd(seed, n=600, tasks=60, workers=25):
+    rng = np.random.default_rng(seed)
+    task, worker = rng.integers(0, tasks, n), rng.integers(0, workers, n)
+    truth = rng.integers(0, 2, tasks)
+    good = rng.random(workers) < 0.8
+    label = np.where(rng.random(n) < np.where(good[worker], 0.85, 0.3), truth[task], 1 - truth[task])
+    weight = rng.random(n) + 0.5
+    return task, worker, label.astype(np.int64), weight, tasks, workers
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("with_prior", [False, True])
+def test_ds_steps_match_reference(seed, with_prior):
+    task, worker, label, weight, n_tasks, n_workers = _crowd(seed)
+    probas = _vote_share(task, label, weight, n_tasks)
+    np.testing.assert_allclose(probas, naive.vote_share(task, label, weight, n_tasks))
+    prior = np.random.default_rng(seed).random((n_workers, 2, 2)) * 3 if with_prior else np.zeros((n_workers, 2, 2))
+    got = _ds_m_step(task, worker, label, weight, probas, prior)
+    want = naive.ds_m_step(task, worker, label, weight, probas, prior)
+    np.testing.assert_allclose(got[0], want[0])
+    np.testing.assert_allclose(got[1], want[1])
+    priors = np.array([0.4, 0.6])
+    errors = np.where(got[1] > 0, got[1], 1.0)       # rows a worker never used are never read
+    e = _ds_e_step(task, worker, label, weight, errors, priors, n_tasks)
+    np.testing.assert_allclose(e, naive.ds_e_step(task, worker, label, weight, errors, priors, n_tasks))
+    np.testing.assert_allclose(_ds_elbo(task, worker, label, weight, e.copy(), priors, errors),
+                               naive.ds_elbo(task, worker, label, weight, e, priors, errors))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_ds_em_recovers_truth_and_clamps(seed):
+    task, worker, label, _, n_tasks, n_workers = _crowd(seed, n=2000)
+    rng = np.random.default_rng(seed)
+    truth_all = np.array([np.bincount(label[(task == t)], minlength=2).argmax() for t in range(n_tasks)])
+    truth = np.where(rng.random(n_tasks) < 0.2, 1 - truth_all, -1)
+    probas, priors, counts, errors, rounds = _ds_em(task, worker, label, np.ones(task.shape[0]), truth,
+                                                    np.zeros((n_workers, 2, 2)), n_tasks, 50, 1e-7)
+    assert 1 <= rounds <= 50
+    clamped = truth >= 0
+    np.testing.assert_array_equal(probas[clamped].argmax(axis=1), truth[clamped])
+    np.testing.assert_allclose(errors.sum(axis=1), 1.0)
+    np.testing.assert_allclose(priors.sum(), 1.0)
+
+
+# -- co-voting ---------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", range(4))
+def test_pair_counts_and_components_match_reference(seed):
+    rng = np.random.default_rng(seed)
+    groups = [np.unique(rng.integers(0, 30, rng.integers(1, 8))) for _ in range(40)]
+    start = np.concatenate([[0], np.cumsum([g.size for g in groups])]).astype(np.int64)
+    member = np.concatenate(groups).astype(np.int64)
+    got = _pair_counts(start, member, 30)
+    for g, w in zip(got, naive.pair_counts(start, member, 30)):
+        np.testing.assert_array_equal(g, w)
+    a, b, shared = got
+    keep = shared >= 2
+    np.testing.assert_array_equal(_components(30, a[keep], b[keep]), naive.components(30, a[keep], b[keep]))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_cluster_cap_matches_reference(seed):
+    rng = np.random.default_rng(seed)
+    cluster = np.where(rng.random(200) < 0.5, rng.integers(0, 4, 200), -1)
+    email = rng.integers(0, 10, 200)
+    np.testing.assert_allclose(_cluster_cap(cluster, email, 10, 0.5), naive.cluster_cap(cluster, email, 0.5))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_influence_kernels_match_reference(seed):
+    rng = np.random.default_rng(seed)
+    n, n_emails, n_groups = 300, 25, 12
+    group, email = rng.integers(0, n_groups, n), rng.integers(0, n_emails, n)
+    weight, agree = rng.random(n), rng.integers(-1, 2, n).astype(np.int8)
+    winner = np.bincount(email, weights=np.where(agree == 1, weight, 0), minlength=n_emails)
+    winner[rng.random(n_emails) < 0.2] = 0.0
+    label_weight = rng.random(n_emails)
+    factor = rng.random(n_groups)
+    np.testing.assert_allclose(_contribution(group, email, weight, agree, winner, label_weight, n_groups),
+                               naive.contribution(group, email, weight, agree, winner, label_weight, n_groups))
+    np.testing.assert_allclose(_retained(group, email, weight, agree, winner, factor, n_emails),
+                               naive.retained(group, email, weight, agree, winner, factor, n_emails))
+
+
+# -- RONI: the kernel's log-loss change equals retraining the real model -----------------
+def _nb_setup(seed):
+    from stream.classifier import SpamModel
+
+    rng = np.random.default_rng(seed)
+    spam_words, ham_words = [f"s{i}" for i in range(30)], [f"h{i}" for i in range(30)]
+    shared = [f"x{i}" for i in range(20)]
+
+    def text(is_spam, extra=()):
+        pool = spam_words if is_spam else ham_words
+        return " ".join(rng.choice(pool, 6).tolist() + rng.choice(shared, 3).tolist() + list(extra))
+
+    model = SpamModel(alpha=0.7)
+    for i in range(60):
+        model.learn(model.features(text(i % 3 == 0)), i % 3 == 0)
+    validation = [(model.features(text(i % 2 == 0)), i % 2 == 0) for i in range(40)]
+    candidates = [(model.features(text(bool(i % 2), extra=[f"new{i}"] * (i % 3))), bool(rng.integers(0, 2)),
+                   float(rng.random() + 0.1)) for i in range(12)]
+    return model, validation, candidates
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_label_impact_matches_retraining(seed):
+    from defenses.roni import _csr
+
+    model, validation, candidates = _nb_setup(seed)
+    nb = model.nb
+    vocabulary = {}
+    for f, _ in validation:
+        for w in f:
+            vocabulary.setdefault(w, len(vocabulary))
+    words = list(vocabulary)
+    counts = np.array([[nb.feature_counts.get(w, {}).get(False, 0.0), nb.feature_counts.get(w, {}).get(True, 0.0)]
+                       for w in words])
+    docs = np.array([nb.class_counts[False], nb.class_counts[True]])
+    totals = np.array([nb.class_totals[False], nb.class_totals[True]])
+    n_terms = float(len(nb.feature_counts))
+    v_ptr, v_idx, v_cnt, v_len = _csr([f for f, _ in validation], vocabulary)
+    v_y = np.array([int(s) for _, s in validation])
+    jll = _nb_jll(v_ptr, v_idx, v_cnt, v_len, counts, docs, totals, n_terms, nb.alpha)
+    assert _log_loss(jll, v_y) == pytest.approx(naive.nb_log_loss(model, validation), rel=1e-9)
+    c_ptr, c_idx, c_cnt, c_len = _csr([f for f, _, _ in candidates], vocabulary)
+    c_new = np.array([sum(w not in nb.feature_counts for w in f) for f, _, _ in candidates], dtype=float)
+    got = _label_impact(v_ptr, v_idx, v_cnt, v_len, v_y, jll, counts, docs, totals, n_terms, nb.alpha,
+                        c_ptr, c_idx, c_cnt, c_len, c_new, np.array([int(s) for _, s, _ in candidates]),
+                        np.array([w for _, _, w in candidates]))
+    np.testing.assert_allclose(got, naive.label_impact(model, validation, candidates), rtol=1e-7, atol=1e-12)

@@ -19,14 +19,36 @@ import time
 import traceback
 import uuid
 from datetime import datetime, timezone
+from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, inspect, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    Double,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+    create_engine,
+    inspect,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.schema import CreateSchema, DropSchema
 
 from stream import storage
-from stream.storage import Repository, Run, StorageError, TickMetric, mask_url, sanitize_json
+from stream.storage import (
+    Repository,
+    Run,
+    StorageError,
+    TickMetric,
+    mask_url,
+    sanitize_json,
+)
 
 PG_URL_ENV = "POISONLAB_TEST_PG_URL"
 PG_CANDIDATES = (
@@ -462,3 +484,315 @@ def test_sanitize_json_numpy_scalars():
     out = sanitize_json({"i": np.int64(3), "f": np.float32(0.5), "n": np.float64("nan"), "b": np.bool_(True)})
     assert out == {"i": 3, "f": 0.5, "n": None, "b": True}
     assert type(out["i"]) is int and type(out["f"]) is float and type(out["b"]) is bool
+
+
+# --------------------------------------------------------------------------- schema versions and upgrades
+
+
+_V1_JSON = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+
+
+class _V1Base(DeclarativeBase):
+    """The schema exactly as PoisonLab declared it before versioning (``runs`` and ``tick_metrics``)."""
+
+
+class _V1Run(_V1Base):
+    __tablename__ = "runs"
+    __table_args__ = (CheckConstraint("status IN ('running', 'finished', 'failed')", name="ck_runs_status"),)
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    name: Mapped[str | None] = mapped_column(String)
+    defense: Mapped[str] = mapped_column(String)
+    seed: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    attack_strategy: Mapped[str | None] = mapped_column(String)
+    group_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    scenario: Mapped[dict[str, Any]] = mapped_column(_V1_JSON)
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(_V1_JSON)
+
+
+class _V1TickMetric(_V1Base):
+    __tablename__ = "tick_metrics"
+    __table_args__ = (UniqueConstraint("run_id", "tick", name="uq_tick_metrics_run_tick"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"), index=True)
+    tick: Mapped[int] = mapped_column(Integer)
+    attack_success_rate: Mapped[float | None] = mapped_column(Double)
+    collateral_rate: Mapped[float | None] = mapped_column(Double)
+    clean_accuracy: Mapped[float | None] = mapped_column(Double)
+    clean_fpr: Mapped[float | None] = mapped_column(Double)
+    clean_fnr: Mapped[float | None] = mapped_column(Double)
+    label_precision: Mapped[float | None] = mapped_column(Double)
+    votes: Mapped[int | None] = mapped_column(Integer)
+    labels: Mapped[int | None] = mapped_column(Integer)
+    extra: Mapped[dict[str, Any] | None] = mapped_column(_V1_JSON)
+
+
+def _v1_metadata():
+    return _V1Base.metadata
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def blank_db(request, tmp_path):
+    """``(url, schema, engine)`` of an empty database (schema-translated on PostgreSQL)."""
+    if request.param == "sqlite":
+        url, schema = f"sqlite:///{tmp_path / 'old.db'}", None
+        engine = create_engine(url)
+    else:
+        url = request.getfixturevalue("pg_url")
+        _, schema = request.getfixturevalue("pg_schema")
+        engine = create_engine(url, execution_options={"schema_translate_map": {None: schema}})
+    try:
+        yield url, schema, engine
+    finally:
+        engine.dispose()
+
+
+def _schema_shape(engine, schema):
+    insp = inspect(engine)
+    return {
+        table: (
+            sorted((c["name"], str(c["type"]).split("(")[0], c["nullable"]) for c in insp.get_columns(table, schema=schema)),
+            sorted((i["name"], tuple(i["column_names"]), bool(i["unique"])) for i in insp.get_indexes(table, schema=schema)),
+        )
+        for table in insp.get_table_names(schema=schema)
+    }
+
+
+def test_a_version_1_database_is_upgraded_in_place(blank_db, tmp_path):
+    url, schema, engine = blank_db
+    old = _v1_metadata()
+    old.create_all(engine)
+    with engine.begin() as conn:
+        runs, ticks = old.tables["runs"], old.tables["tick_metrics"]
+        conn.execute(runs.insert().values(run_id="old-run", created_at=datetime(2025, 1, 1, tzinfo=timezone.utc),
+                                          name="old", defense="none", seed=3, status="finished",
+                                          scenario={"name": "old"}, metrics={"votes": 4}))
+        conn.execute(ticks.insert().values(run_id="old-run", tick=0, votes=4))
+
+    with Repository(url, schema=schema) as repo:     # upgrades
+        old = repo.get_run("old-run")
+        assert old["metrics"] == {"votes": 4} and old["timeline"][0]["votes"] == 4
+        assert old["sweep_id"] is None
+        repo.start_run("new", {}, "none", 1, sweep_id="s", cell_key="c")
+        with pytest.raises(StorageError):           # the unique cell index exists after the upgrade
+            repo.start_run("dup", {}, "none", 1, sweep_id="s", cell_key="c")
+        repo.add_account_outcomes("old-run", [{"account_id": "a", "is_bot": False, "trust": 0.8}])
+    with Repository(url, schema=schema):            # opening again changes nothing
+        pass
+    with engine.connect() as conn:
+        versions = conn.execute(select(storage.SchemaVersion.version).order_by(storage.SchemaVersion.version)).scalars().all()
+    assert versions == [2]
+    upgraded = _schema_shape(engine, schema)
+
+    # a fresh database built by the current code has exactly the same shape
+    fresh_url = f"sqlite:///{tmp_path / 'fresh.db'}" if schema is None else url
+    fresh_schema = None if schema is None else schema + "_fresh"
+    try:
+        with Repository(fresh_url, schema=fresh_schema) as fresh:
+            assert _schema_shape(fresh._base_engine, fresh_schema) == upgraded
+    finally:
+        if fresh_schema is not None:
+            with engine.begin() as conn:
+                conn.execute(DropSchema(fresh_schema, cascade=True, if_exists=True))
+
+
+def test_a_newer_schema_is_refused(blank_db):
+    url, schema, engine = blank_db
+    Repository(url, schema=schema).close()
+    with engine.begin() as conn:
+        conn.execute(storage.SchemaVersion.__table__.insert().values(version=99, applied_at=datetime.now(timezone.utc)))
+    with pytest.raises(StorageError, match="schema is version 99, newer than this PoisonLab's"):
+        Repository(url, schema=schema)
+
+
+def test_processes_opening_a_new_database_at_once_do_not_race(tmp_path):
+    import concurrent.futures
+    import multiprocessing
+
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    with concurrent.futures.ProcessPoolExecutor(4, mp_context=multiprocessing.get_context("spawn")) as pool:
+        results = list(pool.map(_open_and_write, [url] * 8, range(8)))
+    assert results == list(range(8))
+    with Repository(url) as repo:
+        assert len(repo.list_runs()) == 8
+
+
+def _open_and_write(url: str, k: int) -> int:
+    with Repository(url) as repo:
+        repo.start_run(f"r{k}", {}, "none", k)
+    return k
+
+
+# --------------------------------------------------------------------------- sweeps
+
+
+def _sweep(repo, sweep_id="sw1", grid=None, defenses=("none", "reputation"), seeds=(7, 8)):
+    grid = grid if grid is not None else {"population.bot_fraction": [0.05, 0.1]}
+    definition = {"grid": grid, "defenses": list(defenses), "seeds": list(seeds)}
+    cells = len(defenses) * len(seeds) * math.prod(len(v) for v in grid.values())
+    return repo.create_sweep(sweep_id, definition, name="demo", grid=grid, defenses=list(defenses),
+                             seeds=list(seeds), cells_total=cells)
+
+
+def _cell_run(repo, run_id, sweep_id, defense, seed, fraction, finish=True):
+    scenario = {"name": "demo", "population": {"bot_fraction": fraction}, "attack": {"strategy": "flip"}}
+    repo.start_run(run_id, scenario, defense, seed, sweep_id=sweep_id, cell_key=f"{defense}|{seed}|{fraction}")
+    if finish:
+        repo.finish_run(run_id, {"attack_success_rate": fraction}, ticks=[{"tick": 0, "votes": 1}],
+                        outcomes=[{"account_id": f"{run_id}-a", "is_bot": True, "trust": 0.2}])
+
+
+def test_sweep_lifecycle(repo):
+    created = _sweep(repo)
+    assert created["status"] == "pending" and created["cells_done"] == 0 and created["cells_total"] == 8
+    assert _sweep(repo)["sweep_id"] == "sw1"                       # same definition: found again
+    with pytest.raises(StorageError, match="another definition"):
+        _sweep(repo, seeds=(1,))
+
+    _cell_run(repo, "r-rep-8-0.1", "sw1", "reputation", 8, 0.1)
+    time.sleep(0.002)
+    _cell_run(repo, "r-none-7-0.1", "sw1", "none", 7, 0.1)
+    time.sleep(0.002)
+    _cell_run(repo, "r-none-7-0.05", "sw1", "none", 7, 0.05)
+    _cell_run(repo, "r-broken", "sw1", "none", 8, 0.05, finish=False)   # interrupted cell
+    repo.save_result(make_doc("unrelated"))
+    with pytest.raises(StorageError):                                  # a cell holds one run
+        _cell_run(repo, "r-again", "sw1", "none", 7, 0.05)
+
+    [summary] = repo.list_sweeps()
+    assert set(summary) == {"sweep_id", "created_at", "name", "grid", "defenses", "seeds", "status",
+                            "cells_total", "cells_done"}
+    assert summary["cells_done"] == 3 and summary["grid"] == {"population.bot_fraction": [0.05, 0.1]}
+    assert summary["defenses"] == ["none", "reputation"] and summary["seeds"] == [7, 8]
+
+    runs = repo.sweep_runs("sw1")
+    assert [r["run_id"] for r in runs] == ["r-none-7-0.05", "r-broken", "r-none-7-0.1", "r-rep-8-0.1"]
+    assert runs[0]["params"] == {"population.bot_fraction": 0.05}
+    assert set(runs[0]) == set(repo.list_runs()[0]) | {"params"}
+    assert repo.sweep_runs("nope") == []
+    assert set(repo.finished_cells("sw1")) == {"none|7|0.05", "none|7|0.1", "reputation|8|0.1"}
+
+    assert repo.reset_unfinished_cells("sw1") == 1                     # the broken cell goes, with its rows
+    assert repo.get_run("r-broken") is None and repo.timeline("r-broken") == []
+    assert repo.get_run("unrelated") is not None
+    _cell_run(repo, "r-redo", "sw1", "none", 8, 0.05)                   # and can be run again
+    assert repo.get_sweep("sw1")["cells_done"] == 4
+
+
+def test_sweep_ownership_is_compare_and_set(repo):
+    _sweep(repo)
+    assert repo.claim_sweep("sw1", "host:1:a", None)
+    assert not repo.claim_sweep("sw1", "host:2:b", None)           # already owned
+    assert repo.get_sweep("sw1")["status"] == "running"
+    assert repo.heartbeat_sweep("sw1", "host:1:a") and not repo.heartbeat_sweep("sw1", "host:2:b")
+    assert repo.claim_sweep("sw1", "host:2:b", "host:1:a")           # taking over a presumed-dead owner
+    repo.release_sweep("sw1", "host:1:a", "finished")                # the old owner no longer counts
+    assert repo.get_sweep("sw1")["owner"] == "host:2:b"
+    repo.release_sweep("sw1", "host:2:b", "interrupted")
+    sweep = repo.get_sweep("sw1")
+    assert (sweep["owner"], sweep["status"], sweep["heartbeat_at"]) == (None, "interrupted", None)
+    with pytest.raises(ValueError, match="sweep status"):
+        repo.release_sweep("sw1", "x", "exploded")
+
+
+def test_deleting_a_run_deletes_its_outcomes_and_snapshots(repo):
+    _sweep(repo)
+    _cell_run(repo, "r1", "sw1", "none", 7, 0.05, finish=False)
+    repo.add_account_outcomes("r1", [{"account_id": "a", "is_bot": True}])
+    repo.save_model_snapshot("r1", 3, b"blob")
+    assert repo.reset_unfinished_cells("sw1") == 1
+    assert repo.account_outcomes("r1") == [] and repo.list_model_snapshots("r1") == []
+
+
+# --------------------------------------------------------------------------- account outcomes
+
+
+def test_account_outcomes_round_trip(repo):
+    np = pytest.importorskip("numpy")
+    repo.start_run("r", {}, "reputation", 1)
+    outcomes = [{"account_id": f"acct-{i:03d}", "is_bot": np.bool_(i % 3 == 0), "trust": np.float64(i / 7),
+                 "flagged_tick": None if i % 2 else np.int64(i), "first_malicious_tick": i if i % 3 == 0 else None}
+                for i in range(50)]
+    outcomes[5]["trust"] = math.nan
+    repo.finish_run("r", {"votes": 1}, outcomes=outcomes)
+    back = repo.account_outcomes("r")
+    assert [o["account_id"] for o in back] == sorted(o["account_id"] for o in outcomes)
+    assert back[3] == {"account_id": "acct-003", "is_bot": True, "trust": 3 / 7, "flagged_tick": None,
+                       "first_malicious_tick": 3}
+    assert back[4]["flagged_tick"] == 4 and back[4]["is_bot"] is False
+    assert back[5]["trust"] is None
+    assert repo.account_outcomes("nope") == []
+    with pytest.raises(StorageError):
+        repo.add_account_outcomes("r", outcomes[:1])                  # an account is stored once per run
+    with pytest.raises(StorageError, match="unknown run"):
+        repo.add_account_outcomes("ghost", outcomes[:1])
+    with pytest.raises(ValueError, match="account_id"):
+        repo.add_account_outcomes("r", [{"is_bot": True}])
+
+
+def test_finish_run_is_atomic_with_outcomes(repo):
+    repo.start_run("r", {}, "none", 1)
+    with pytest.raises(StorageError):
+        repo.finish_run("r", {"votes": 1}, ticks=[{"tick": 0}],
+                        outcomes=[{"account_id": "a"}, {"account_id": "a"}])   # duplicate account
+    run = repo.get_run("r")
+    assert run["status"] == "running" and run["timeline"] == [] and repo.account_outcomes("r") == []
+
+
+# --------------------------------------------------------------------------- model snapshots
+
+
+def test_model_snapshots_are_verified_before_loading(repo):
+    from stream.classifier import SpamModel
+
+    model = SpamModel()
+    model.learn(model.features("win money now"), True)
+    model.learn(model.features("meeting notes"), False)
+    repo.start_run("r", {}, "none", 1)
+    digest = repo.save_model_snapshot("r", 5, model.snapshot())
+    repo.save_model_snapshot("r", 9, b"later")
+    assert [(s["tick"], s["size"]) for s in repo.list_model_snapshots("r")] == [(5, len(model.snapshot())), (9, 5)]
+    assert repo.list_model_snapshots("r")[0]["sha256"] == digest
+    assert repo.load_model_snapshot("r") == b"later"
+    restored = repo.load_model("r", tick=5)
+    assert restored.is_spam(restored.features("win now"))
+    with pytest.raises(StorageError):
+        repo.save_model_snapshot("r", 5, b"again")                        # one per tick
+    with pytest.raises(StorageError, match="no model snapshot"):
+        repo.load_model_snapshot("r", tick=6)
+
+    with Session(repo.engine) as session, session.begin():               # corrupt the stored bytes
+        row = session.scalars(select(storage.ModelSnapshot).where(storage.ModelSnapshot.tick == 5)).one()
+        row.data = row.data[:-1] + bytes([row.data[-1] ^ 1])
+    import pickle
+
+    loads = pickle.loads
+    calls = []
+    pickle.loads = lambda data, *a, **k: calls.append(data) or loads(data, *a, **k)
+    try:
+        with pytest.raises(StorageError, match="fails its integrity check"):
+            repo.load_model("r", tick=5)
+    finally:
+        pickle.loads = loads
+    assert calls == []                                                    # never unpickled
+
+
+# --------------------------------------------------------------------------- ids
+
+
+def test_resolve_id_by_prefix(repo):
+    for run_id in ("abc111", "abc222", "xyz"):
+        repo.start_run(run_id, {}, "none", 1)
+    _sweep(repo, sweep_id="abd999")
+    assert repo.resolve_id("xy") == ("run", "xyz")
+    assert repo.resolve_id("abd") == ("sweep", "abd999")
+    assert repo.resolve_id("abc111") == ("run", "abc111")
+    with pytest.raises(LookupError, match="ambiguous.*run abc111, run abc222"):
+        repo.resolve_id("abc")
+    with pytest.raises(LookupError, match="ambiguous"):
+        repo.resolve_id("ab")
+    with pytest.raises(LookupError, match="no run or sweep with id 'q%'"):
+        repo.resolve_id("q%")
+    with pytest.raises(LookupError, match="no run or sweep"):
+        repo.resolve_id("a_c")                                           # LIKE wildcards are escaped

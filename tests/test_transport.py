@@ -42,13 +42,23 @@ from stream.transport import (
     partition_for,
 )
 
-BACKENDS = ["memory"]
+BACKENDS = ["memory", "kafka"]
 
 
-def make_transport(backend: str) -> Transport:
-    """Build a fresh transport for ``backend``."""
+def make_transport(backend: str, broker=None) -> Transport:
+    """Build a fresh transport for ``backend`` (``broker``: the tansu fixture, for "kafka").
+
+    The Kafka transport pickles values of the test topics (both ends are this
+    process), so any Python value round-trips with its type, as in memory.
+    """
     if backend == "memory":
         return MemoryTransport()
+    if backend == "kafka":
+        from stream.codecs import Codecs, PickleCodec
+        from stream.kafka import KafkaTransport
+
+        return KafkaTransport(broker.settings(), Codecs(default=PickleCodec(), trust_pickle=True),
+                              topic_prefix=f"contract-{uuid.uuid4().hex[:8]}.")
     raise ValueError(f"unknown transport backend {backend!r}")
 
 
@@ -66,7 +76,8 @@ def timeouts(transport: Transport) -> tuple[float, float]:
 
 @pytest.fixture(params=BACKENDS)
 def transport(request: pytest.FixtureRequest) -> Iterator[Transport]:
-    t = make_transport(request.param)
+    broker = request.getfixturevalue("kafka_broker") if request.param == "kafka" else None
+    t = make_transport(request.param, broker)
     try:
         yield t
     finally:

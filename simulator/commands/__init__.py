@@ -1,5 +1,5 @@
 """One module per ``poisonlab`` subcommand; each has ``register(subparsers)``."""
 
-from simulator.commands import compare, run
+from simulator.commands import compare, dashboard, export, report, run, serve, sweep
 
-COMMAND_MODULES = (run, compare)
+COMMAND_MODULES = (run, compare, sweep, report, export, serve, dashboard)

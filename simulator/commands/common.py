@@ -49,11 +49,20 @@ def scenario_from_args(args: argparse.Namespace, chain: list[str] | None = None,
 
 
 def check_broker(url: str) -> None:
-    if url != "memory":
-        scheme = url.split("://", 1)[0]
-        if scheme == "kafka":
-            raise UsageError(f"--broker {url}: the Kafka transport is not part of this version; use --broker memory")
-        raise UsageError(f"--broker {url}: expected 'memory' or kafka://HOST:PORT")
+    """Accept ``memory`` or a reachable ``kafka://HOST:PORT``; else :class:`UsageError`."""
+    if url == "memory":
+        return
+    from stream.kafka import KafkaSettings, check_reachable
+    from stream.transport import TransportError
+
+    try:
+        settings = KafkaSettings.from_url(url)
+    except ValueError:
+        raise UsageError(f"--broker {url}: expected 'memory' or kafka://HOST:PORT") from None
+    try:
+        check_reachable(settings)
+    except TransportError as exc:
+        raise UsageError(f"--broker {url}: {exc}") from None
 
 
 def parse_chain(text: str) -> list[str]:
@@ -92,7 +101,8 @@ def run_all(scenarios: list[tuple[Scenario, str]], args: argparse.Namespace, con
         tasks = [progress.add_task(label, total=s.ticks) for s, label in scenarios]
         return execute_many([s for s, _ in scenarios], args.db,
                             lambda i, done: progress.update(tasks[i], completed=done),
-                            workers=getattr(args, "workers", 1), group_id=group_id)
+                            workers=getattr(args, "workers", 1), group_id=group_id,
+                            broker=getattr(args, "broker", "memory"))
 
 
 def fmt(key: str, value) -> str:

@@ -29,6 +29,11 @@ class MailSource(ABC):
     @abstractmethod
     def evaluation(self, tick: int, n: int) -> list[Email]: ...
 
+    def lookalike(self, category: str, tick: int, n: int) -> list[Email]:
+        """Mail an attacker can forge in ``category`` (a copy of the real thing's style),
+        disjoint from every other stream. Sources that cannot forge raise NotImplementedError."""
+        raise NotImplementedError(f"{type(self).__name__} cannot forge {category!r} mail")
+
     def describe(self) -> dict:
         """What the result document should say about this source."""
         return {"kind": type(self).__name__}

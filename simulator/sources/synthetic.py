@@ -21,14 +21,16 @@ class SyntheticSource(MailSource):
     """
 
     def __init__(self, seed: int, spam_fraction: float, bank_alert_fraction: float):
-        children = np.random.SeedSequence(seed).spawn(4)
+        children = np.random.SeedSequence(seed).spawn(5)
         seeds = [int(c.generate_state(1)[0]) for c in children]
-        self._factories = {name: SyntheticMailFactory(s) for name, s in zip(("stream", "campaign", "eval", "warm"), seeds)}
+        self._factories = {name: SyntheticMailFactory(s)
+                           for name, s in zip(("stream", "campaign", "eval", "warm", "forge"), seeds)}
         self._rngs = {name: np.random.default_rng(c) for name, c in zip(("stream", "eval", "warm"), children)}
         mix = category_mix(spam_fraction, bank_alert_fraction)
         self._categories = list(mix)
         self._probs = np.array(list(mix.values()))
         self.spam_fraction = spam_fraction
+        self._forged = 0
         self.bank_alert_fraction = bank_alert_fraction
 
     def _draw(self, name: str, n: int, prefix: str) -> list[Email]:
@@ -45,6 +47,12 @@ class SyntheticSource(MailSource):
     def campaign(self, tick: int, n: int) -> list[Email]:
         factory = self._factories["campaign"]
         return [factory.make("campaign", f"m{tick}-c{i}") for i in range(n)]
+
+    def lookalike(self, category: str, tick: int, n: int) -> list[Email]:
+        factory = self._factories["forge"]
+        start = self._forged
+        self._forged += n
+        return [factory.make(category, f"x{tick}-{i}") for i in range(start, start + n)]
 
     def evaluation(self, tick: int, n: int) -> list[Email]:
         return self._draw("eval", n, f"eval{tick}")

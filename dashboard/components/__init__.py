@@ -1,0 +1,1 @@
+"""Reusable pieces of the dashboard: words (labels), charts (Altair) and layout widgets."""

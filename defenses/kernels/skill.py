@@ -1,0 +1,50 @@
+"""Skill kernels: per-account agreement with reference labels."""
+
+import numpy as np
+from numba import njit
+
+from defenses.kernels.config import NJIT_OPTIONS
+
+
+@njit(**NJIT_OPTIONS)
+def _accuracy_counts(worker: np.ndarray, task: np.ndarray, label: np.ndarray, truth: np.ndarray,
+                     n_workers: int):
+    """Per worker: how many of its answers match ``truth[task]`` and how many were
+    scored (``truth`` is -1 for tasks without a reference label). Returns
+    ``(correct, scored)`` as float arrays of length ``n_workers``."""
+    correct = np.zeros(n_workers, dtype=np.float64)
+    scored = np.zeros(n_workers, dtype=np.float64)
+    for i in range(worker.shape[0]):
+        t = truth[task[i]]
+        if t < 0:
+            continue
+        scored[worker[i]] += 1.0
+        if label[i] == t:
+            correct[worker[i]] += 1.0
+    return correct, scored
+
+
+@njit(**NJIT_OPTIONS)
+def _gather_skill(skill: np.ndarray, worker: np.ndarray):
+    """``skill[worker]`` as a fresh float array (one weight per answer)."""
+    out = np.empty(worker.shape[0], dtype=np.float64)
+    for i in range(worker.shape[0]):
+        out[i] = skill[worker[i]]
+    return out
+
+
+@njit(**NJIT_OPTIONS)
+def _argmax_labels(spam: np.ndarray, ham: np.ndarray, tie: int):
+    """Label per task from its two scores, ties to ``tie`` (Crowd-Kit's ``idxmax``
+    keeps the first of its label columns); tasks with no score get -1."""
+    out = np.empty(spam.shape[0], dtype=np.int8)
+    for e in range(spam.shape[0]):
+        if spam[e] + ham[e] <= 0.0:
+            out[e] = -1
+        elif spam[e] > ham[e]:
+            out[e] = 1
+        elif spam[e] < ham[e]:
+            out[e] = 0
+        else:
+            out[e] = tie
+    return out

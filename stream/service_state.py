@@ -1,0 +1,369 @@
+"""Durable state of the defense service (SQLAlchemy 2; SQLite or PostgreSQL).
+
+Separate from the results tables of :mod:`stream.storage`.  Every row belongs
+to a *namespace* (the service's consumer group), so several services can share
+one database.
+
+``svc_offsets``
+    Per feedback partition: the next offset to read, the partition's event-time
+    watermark, the last window closed, the broker's topic id (it changes when a
+    broker that lost its data re-creates the topic) and a fencing ``epoch``.
+``svc_pending``
+    Votes waiting for their window to close: one NumPy batch blob per
+    (poll, partition, window).
+``svc_seen``
+    Ids of the records already counted (event ids, digests of batch records),
+    so that records produced again after a broker outage count once.
+``svc_account_state``
+    Per account and state field (e.g. ``0.reputation.alpha``): the defense
+    chain's per-account state, updated by adding deltas so that instances
+    sharing a database never lose each other's updates.
+``svc_labels``
+    Every label decided (the source of truth), with its deterministic id.
+``svc_outbox``
+    Labels and dead letters to publish; marked once the broker acknowledged.
+
+:meth:`ServiceStore.commit` writes one poll's worth of all of these in a single
+transaction, fenced by the partition epochs, so a crash anywhere neither loses
+nor double-counts a vote.
+
+>>> store = ServiceStore("sqlite://", "demo")
+>>> claim = store.claim("feedback", [0], topic_id="t1")
+>>> claim[0].offset, claim[0].epoch
+(0, 1)
+>>> store.commit(Batch(offsets={0: (12, 3.5, -1, 1)}, seen=[("e:1", 3.5)],
+...                    deltas={"acc": {"0.reputation.alpha": 1.0}}))
+>>> store.claim("feedback", [0], topic_id="t1")[0].offset
+12
+>>> store.account_state(["acc", "nobody"])["0.reputation.alpha"].tolist()
+[1.0, 0.0]
+>>> store.close()
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Double,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    create_engine,
+    delete,
+    event,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+__all__ = ["Batch", "Claim", "FencedError", "ServiceStore", "StateError"]
+
+_CHUNK = 500  # ids per IN (...) query
+
+
+class StateError(RuntimeError):
+    """The service database cannot be used (bad URL, unreachable server...)."""
+
+
+class FencedError(RuntimeError):
+    """Another instance took over a partition: this instance's work was not committed."""
+
+
+class _Base(DeclarativeBase):
+    pass
+
+
+class Offset(_Base):
+    __tablename__ = "svc_offsets"
+    namespace: Mapped[str] = mapped_column(String(200), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(250), primary_key=True)
+    partition: Mapped[int] = mapped_column(Integer, primary_key=True)
+    offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    watermark: Mapped[float | None] = mapped_column(Double, nullable=True)
+    closed: Mapped[int] = mapped_column(BigInteger, default=-(2**62))
+    topic_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    epoch: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Pending(_Base):
+    __tablename__ = "svc_pending"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    namespace: Mapped[str] = mapped_column(String(200))
+    partition: Mapped[int] = mapped_column(Integer)
+    window: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    __table_args__ = (Index("ix_svc_pending_part", "namespace", "partition", "window"),)
+
+
+class Seen(_Base):
+    __tablename__ = "svc_seen"
+    namespace: Mapped[str] = mapped_column(String(200), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    ts: Mapped[float] = mapped_column(Double)
+
+
+class AccountState(_Base):
+    __tablename__ = "svc_account_state"
+    namespace: Mapped[str] = mapped_column(String(200), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    field: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[float] = mapped_column(Double, default=0.0)
+
+
+class Label(_Base):
+    __tablename__ = "svc_labels"
+    namespace: Mapped[str] = mapped_column(String(200), primary_key=True)
+    label_id: Mapped[str] = mapped_column(String(400), primary_key=True)
+    email_id: Mapped[str] = mapped_column(String(300))
+    window: Mapped[int] = mapped_column(BigInteger)
+    label: Mapped[str] = mapped_column(String(10))
+    weight: Mapped[float] = mapped_column(Double)
+    confidence: Mapped[float] = mapped_column(Double)
+    votes: Mapped[int] = mapped_column(Integer)
+    defense: Mapped[str] = mapped_column(String(200))
+    ts: Mapped[float] = mapped_column(Double)
+
+
+class Outbox(_Base):
+    __tablename__ = "svc_outbox"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    namespace: Mapped[str] = mapped_column(String(200))
+    topic: Mapped[str] = mapped_column(String(250))
+    key: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    value: Mapped[str] = mapped_column(Text)
+    published: Mapped[bool] = mapped_column(Boolean, default=False)
+    __table_args__ = (Index("ix_svc_outbox_pub", "namespace", "published", "id"),)
+
+
+@dataclass
+class Claim:
+    """What a partition's new owner resumes from."""
+
+    offset: int
+    watermark: float | None
+    closed: int
+    epoch: int
+    reset: bool                                   # the topic was re-created: offsets restart
+    pending: list[tuple[int, bytes]] = field(default_factory=list)   # (window, blob)
+
+
+@dataclass
+class Batch:
+    """Everything one poll changes, committed atomically by :meth:`ServiceStore.commit`.
+
+    ``offsets`` maps partition to ``(next offset, watermark, closed window, epoch)``.
+    """
+
+    topic: str = "feedback"
+    offsets: dict[int, tuple[int, float | None, int, int]] = field(default_factory=dict)
+    seen: list[tuple[str, float]] = field(default_factory=list)
+    pending_add: list[tuple[int, int, bytes]] = field(default_factory=list)   # (partition, window, blob)
+    pending_closed: dict[int, int] = field(default_factory=dict)              # partition -> last closed
+    deltas: dict[str, dict[str, float]] = field(default_factory=dict)         # account -> field -> delta
+    labels: list[dict[str, Any]] = field(default_factory=list)
+    outbox: list[tuple[str, str | None, dict]] = field(default_factory=list)  # (topic, key, value)
+
+
+def _chunks(items: Sequence, n: int = _CHUNK) -> Iterable[Sequence]:
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
+
+
+class ServiceStore:
+    """The service's tables in one database, for one namespace.
+
+    Parameters
+    ----------
+    url : str
+        SQLAlchemy URL (``sqlite:///service.db``, ``postgresql+psycopg://...``).
+    namespace : str
+        The service's consumer group; rows of other namespaces are never touched.
+    """
+
+    def __init__(self, url: str, namespace: str):
+        self.namespace = namespace
+        try:
+            self.engine: Engine = create_engine(url, future=True)
+        except Exception as exc:  # noqa: BLE001 - bad URL or missing driver
+            raise StateError(f"cannot open service database: {exc}") from None
+        self.dialect = self.engine.dialect.name
+        if self.dialect == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        try:
+            _Base.metadata.create_all(self.engine)
+        except SQLAlchemyError as exc:
+            raise StateError(f"cannot open service database: {' '.join(str(exc.orig if hasattr(exc, 'orig') else exc).split())}") from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _insert(self, model):
+        return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(model)
+
+    # -- partitions -------------------------------------------------------------
+
+    def claim(self, topic: str, partitions: Sequence[int], topic_id: str | None) -> dict[int, Claim]:
+        """Take ownership of ``partitions`` (bump their epochs) and load where they stand.
+
+        When the broker's ``topic_id`` differs from the one stored, the broker lost
+        its log and re-created the topic: reading restarts at offset 0 (records
+        counted before are recognised in ``svc_seen``).
+        """
+        ns = self.namespace
+        out: dict[int, Claim] = {}
+        with Session(self.engine) as s, s.begin():
+            for p in sorted(partitions):
+                stmt = select(Offset).where(Offset.namespace == ns, Offset.topic == topic, Offset.partition == p)
+                if self.dialect == "postgresql":
+                    stmt = stmt.with_for_update()
+                row = s.scalars(stmt).first()
+                if row is None:
+                    row = Offset(namespace=ns, topic=topic, partition=p, offset=0, watermark=None,
+                                 closed=-(2**62), topic_id=topic_id, epoch=0)
+                    s.add(row)
+                reset = topic_id is not None and row.topic_id is not None and row.topic_id != topic_id
+                if reset:
+                    row.offset = 0
+                row.topic_id = topic_id if topic_id is not None else row.topic_id
+                row.epoch = (row.epoch or 0) + 1
+                s.flush()
+                pending = s.execute(select(Pending.window, Pending.data).where(
+                    Pending.namespace == ns, Pending.partition == p).order_by(Pending.id)).all()
+                out[p] = Claim(row.offset, row.watermark, row.closed, row.epoch, reset,
+                               [(int(w), bytes(d)) for w, d in pending])
+        return out
+
+    def commit(self, batch: Batch) -> None:
+        """Write one poll's changes in one transaction; :class:`FencedError` if a partition moved."""
+        ns = self.namespace
+        try:
+            with Session(self.engine) as s, s.begin():
+                for p, (offset, watermark, closed, epoch) in sorted(batch.offsets.items()):
+                    res = s.execute(update(Offset).where(
+                        Offset.namespace == ns, Offset.topic == batch.topic, Offset.partition == p,
+                        Offset.epoch == epoch).values(offset=offset, watermark=watermark, closed=closed))
+                    if res.rowcount != 1:
+                        raise FencedError(f"partition {p} of {batch.topic!r} is owned by another instance")
+                if batch.seen:
+                    s.execute(self._insert(Seen), [{"namespace": ns, "record_id": r, "ts": t} for r, t in batch.seen])
+                if batch.pending_add:   # before the delete: votes of this poll may be decided already
+                    s.execute(self._insert(Pending), [{"namespace": ns, "partition": p, "window": w, "data": d}
+                                                      for p, w, d in batch.pending_add])
+                for p, w in sorted(batch.pending_closed.items()):
+                    s.execute(delete(Pending).where(Pending.namespace == ns, Pending.partition == p,
+                                                    Pending.window <= w))
+                rows = [{"namespace": ns, "account_id": a, "field": f, "value": v}
+                        for a in sorted(batch.deltas) for f, v in sorted(batch.deltas[a].items()) if v != 0.0]
+                if rows:
+                    ins = self._insert(AccountState)
+                    ins = ins.on_conflict_do_update(
+                        index_elements=["namespace", "account_id", "field"],
+                        set_={"value": AccountState.value + ins.excluded.value})
+                    for chunk in _chunks(rows, 2000):
+                        s.execute(ins, list(chunk))
+                if batch.labels:
+                    s.execute(self._insert(Label), [{"namespace": ns, **label} for label in batch.labels])
+                if batch.outbox:
+                    s.execute(self._insert(Outbox), [
+                        {"namespace": ns, "topic": t, "key": k, "value": json.dumps(v, separators=(",", ":")),
+                         "published": False} for t, k, v in batch.outbox])
+        except FencedError:
+            raise
+        except SQLAlchemyError as exc:
+            raise StateError(f"commit failed: {' '.join(str(getattr(exc, 'orig', exc)).split())}") from exc
+
+    # -- reads ------------------------------------------------------------------
+
+    def seen(self, record_ids: Sequence[str]) -> set[str]:
+        """The ids among ``record_ids`` already counted."""
+        found: set[str] = set()
+        with Session(self.engine) as s:
+            for chunk in _chunks(list(record_ids)):
+                found.update(s.scalars(select(Seen.record_id).where(
+                    Seen.namespace == self.namespace, Seen.record_id.in_(chunk))))
+        return found
+
+    def account_state(self, accounts: Sequence[str], fields: Sequence[str] = ()) -> dict[str, np.ndarray]:
+        """Per-account state aligned with ``accounts`` (0.0 where nothing is stored)."""
+        index = {a: i for i, a in enumerate(accounts)}
+        out: dict[str, np.ndarray] = {f: np.zeros(len(accounts)) for f in fields}
+        with Session(self.engine) as s:
+            for chunk in _chunks(list(accounts)):
+                for a, f, v in s.execute(select(AccountState.account_id, AccountState.field, AccountState.value)
+                                         .where(AccountState.namespace == self.namespace,
+                                                AccountState.account_id.in_(chunk))):
+                    if f not in out:
+                        out[f] = np.zeros(len(accounts))
+                    out[f][index[a]] = v
+        return out
+
+    def reputations(self) -> dict[str, dict[str, float]]:
+        """Every account's stored state: ``{account: {field: value}}``."""
+        out: dict[str, dict[str, float]] = {}
+        with Session(self.engine) as s:
+            for a, f, v in s.execute(select(AccountState.account_id, AccountState.field, AccountState.value)
+                                     .where(AccountState.namespace == self.namespace)):
+                out.setdefault(a, {})[f] = v
+        return out
+
+    def labels(self) -> dict[str, dict[str, Any]]:
+        """Every label decided: ``{label_id: {email_id, window, label, weight, ...}}``."""
+        cols = [c for c in Label.__table__.columns if c.name not in ("namespace",)]
+        with Session(self.engine) as s:
+            rows = s.execute(select(*cols).where(Label.namespace == self.namespace)).mappings().all()
+        return {r["label_id"]: {k: v for k, v in r.items() if k != "label_id"} for r in rows}
+
+    def offsets(self, topic: str) -> dict[int, int]:
+        with Session(self.engine) as s:
+            return dict(s.execute(select(Offset.partition, Offset.offset).where(
+                Offset.namespace == self.namespace, Offset.topic == topic)).all())
+
+    # -- outbox -----------------------------------------------------------------
+
+    def unpublished(self, limit: int = 10_000) -> list[tuple[int, str, str | None, str]]:
+        with Session(self.engine) as s:
+            return [tuple(r) for r in s.execute(
+                select(Outbox.id, Outbox.topic, Outbox.key, Outbox.value)
+                .where(Outbox.namespace == self.namespace, Outbox.published.is_(False))
+                .order_by(Outbox.id).limit(limit)).all()]
+
+    def mark_published(self, ids: Sequence[int]) -> None:
+        with Session(self.engine) as s, s.begin():
+            for chunk in _chunks(list(ids)):
+                s.execute(update(Outbox).where(Outbox.namespace == self.namespace, Outbox.id.in_(chunk))
+                          .values(published=True))
+
+    def republish(self, topics: Iterable[str]) -> int:
+        """Publish again everything sent to ``topics`` (after a broker lost them)."""
+        with Session(self.engine) as s, s.begin():
+            res = s.execute(update(Outbox).where(Outbox.namespace == self.namespace,
+                                                 Outbox.topic.in_(list(topics)))
+                            .values(published=False))
+            return res.rowcount
+
+    def prune_seen(self, before_ts: float) -> int:
+        """Forget counted record ids older than ``before_ts`` (event time)."""
+        with Session(self.engine) as s, s.begin():
+            return s.execute(delete(Seen).where(Seen.namespace == self.namespace, Seen.ts < before_ts)).rowcount
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()

@@ -1,0 +1,82 @@
+"""Kafka specifics: a whole run over the broker, isolation of runs, broker URLs and quirks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from stream.codecs import Codecs, PickleCodec
+from stream.kafka import KafkaSettings, KafkaTransport, parse_broker_url
+from tests.test_service import ROOT
+
+SMALL = ["--set", "ticks=5", "--set", "attack.start_tick=2", "--set", "population.users=200",
+         "--set", "mail.emails_per_tick=20", "--set", "model.warmup_emails=60", "--set", "mail.eval_emails_per_tick=10"]
+TIMING = {"wall_s", "votes_per_s", "emails_per_s"}
+
+
+@pytest.mark.slow
+def test_run_over_kafka_gives_the_same_metrics_as_memory(kafka_broker, tmp_path) -> None:
+    docs = {}
+    for broker in ("memory", kafka_broker.url):
+        path = tmp_path / f"{uuid.uuid4().hex}.json"
+        out = subprocess.run([sys.executable, "-m", "simulator.cli", "run", *SMALL, "--quiet", "--broker", broker,
+                              "--db", f"sqlite:///{tmp_path / 'r.db'}", "--json", str(path)],
+                             cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        docs[broker] = json.loads(path.read_text())
+    mem, kaf = docs["memory"], docs[kafka_broker.url]
+    assert {k: v for k, v in mem["metrics"].items() if k not in TIMING} == \
+        {k: v for k, v in kaf["metrics"].items() if k not in TIMING}
+    assert mem["metrics"]["votes"] > 0
+
+
+def test_run_with_unreachable_broker_is_one_line_exit_2(tmp_path) -> None:
+    out = subprocess.run([sys.executable, "-m", "simulator.cli", "run", "--broker", "kafka://127.0.0.1:1",
+                          "--db", f"sqlite:///{tmp_path / 'r.db'}"], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        "poisonlab: error: --broker kafka://127.0.0.1:1: cannot reach the Kafka broker at 127.0.0.1:1 "
+        "(Connection refused)"]
+    bad = subprocess.run([sys.executable, "-m", "simulator.cli", "run", "--broker", "kafka://nohost"],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert bad.returncode == 2 and "expected 'memory' or kafka://HOST:PORT" in bad.stderr
+
+
+def test_prefixes_isolate_runs_on_one_broker(kafka_broker) -> None:
+    codecs = Codecs(default=PickleCodec(), trust_pickle=True)
+    a = KafkaTransport(kafka_broker.settings(), codecs, topic_prefix=f"a-{uuid.uuid4().hex[:6]}.")
+    b = KafkaTransport(kafka_broker.settings(), codecs, topic_prefix=f"b-{uuid.uuid4().hex[:6]}.")
+    try:
+        a.create_topic("feedback", 2)
+        b.create_topic("feedback", 3)             # same logical name, no conflict
+        a.send("feedback", "from-a", key="k")
+        b.send("feedback", "from-b", key="k")
+        a.flush(), b.flush()
+        for t, expected in ((a, "from-a"), (b, "from-b")):
+            recs = t.consumer(["feedback"], "g").poll(timeout_s=10)
+            assert [(r.topic, r.value) for r in recs] == [("feedback", expected)]
+    finally:
+        a.close(), b.close()
+
+
+def test_end_offsets_are_true_ends_despite_batched_produce(kafka_broker) -> None:
+    t = KafkaTransport(kafka_broker.settings(), topic_prefix=f"ends-{uuid.uuid4().hex[:6]}.")
+    try:
+        t.create_topic("x", 1)
+        t.send_many("x", ((None, {"i": i}) for i in range(50)))   # one producer batch
+        t.flush()
+        assert t.end_offsets("x") == {0: 50}
+    finally:
+        t.close()
+
+
+def test_settings_urls_and_secrets() -> None:
+    assert parse_broker_url("kafka://a:1,b:2") == "a:1,b:2"
+    with pytest.raises(ValueError):
+        parse_broker_url("http://a:1")
+    s = KafkaSettings.from_url("kafka://a:1", sasl_plain_password="pw", ssl_password="tls")
+    assert "pw" not in repr(s).replace("pw'", "") and "tls" not in repr(s)
