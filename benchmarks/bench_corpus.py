@@ -12,7 +12,7 @@ River ``BagOfWords | MultinomialNB`` pipeline and no simulator code in the loop:
 
 Also times the parse (cold, wall and CPU seconds, then from the per-process cache).
 
-    python benchmarks/bench_corpus.py [scenarios/spamassassin.toml] [--set key=value ...] [--orders 5]
+    python benchmarks/bench_corpus.py [scenarios/spamassassin.toml] [--set key=value ...] [--orders 5] [--out F.json]
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from simulator.email import Email
 from simulator.engine import Simulation
 from simulator.sources.loading import load_corpus
 
-RESULTS = Path(__file__).with_name("results_corpus.json")
 DEFAULT_SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "spamassassin.toml"
 
 
@@ -64,6 +63,7 @@ def main() -> None:
     parser.add_argument("scenario", nargs="?", default=str(DEFAULT_SCENARIO))
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--orders", type=int, default=5, help="random orders for the progressive accuracy")
+    parser.add_argument("--out", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args()
     scenario = load_scenario(args.scenario, args.overrides)
     kind, path = source_kind_path(scenario.mail.source)
@@ -100,7 +100,8 @@ def main() -> None:
         "majority_class_accuracy": round(1 - corpus.n_spam / len(corpus), 4),
     }
     print(json.dumps(result, indent=2))
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    if args.out is not None:
+        args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

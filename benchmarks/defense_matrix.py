@@ -11,6 +11,10 @@ against the targets.
 
     python benchmarks/defense_matrix.py [--defenses a,b,...] [--strategies x,y,...]
         [--workers 2] [--db sqlite:///matrix.db] [--json matrix.json] [--set key=value ...]
+
+The full matrix is ~120 runs; it can be run in parts (``--no-baseline`` skips the
+no-attack run in all parts but one) and the parts' ``--json`` files printed as one
+table with ``--tables part1.json part2.json ...`` (no runs).
 """
 
 from __future__ import annotations
@@ -45,9 +49,38 @@ def table(docs: dict, defenses: list[str], strategies: list[str], metric: str) -
     lines = [f"**{metric}**", "", "| defense | " + " | ".join(strategies) + " |",
              "|---|" + "---:|" * len(strategies)]
     for d in defenses:
-        lines.append(f"| {label_of(d)} | " + " | ".join(fmt(docs[(d, s)]["metrics"].get(metric)) for s in strategies)
-                     + " |")
+        cells = [fmt(docs[(d, s)]["metrics"].get(metric)) if (d, s) in docs else "n/a" for s in strategies]
+        lines.append(f"| {label_of(d)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def report(docs: dict, defenses: list[str], strategies: list[str]) -> None:
+    """Print the tables (and the recommended chain's verdicts) for finished cells."""
+    baseline = docs[("none", "none")]["metrics"]["clean_accuracy"]
+    print(f"Default scenario, 5% bots; no-attack clean_accuracy baseline {baseline:.3f}. "
+          "Rates over the final quarter of the ticks; n/a: not run.\n")
+    for metric in METRICS:
+        print(table(docs, defenses, strategies, metric) + "\n")
+    if "recommended" in defenses:
+        print("**recommended vs the targets** (ASR ≤ 0.05, collateral ≤ 0.02, honest_vote_loss ≤ 0.10, "
+              "clean_accuracy ≥ baseline − 0.01)\n")
+        for s in strategies:
+            if ("recommended", s) in docs:
+                misses = verdict(docs[("recommended", s)], baseline)
+                print(f"- {s}: " + ("meets all targets" if not misses else "misses: " + "; ".join(misses)))
+
+
+def from_json(paths: list[str]) -> None:
+    docs, defenses, strategies = {}, [], []
+    for path in paths:
+        with open(path, encoding="utf-8") as fh:
+            for cell in json.load(fh):
+                key = (cell["name"], cell["strategy"])
+                docs[key] = cell
+                if key != ("none", "none"):
+                    defenses += [cell["name"]] if cell["name"] not in defenses else []
+                    strategies += [cell["strategy"]] if cell["strategy"] not in strategies else []
+    report(docs, defenses, strategies)
 
 
 def verdict(doc: dict, baseline: float) -> list[str]:
@@ -73,11 +106,16 @@ def run(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", dest="json_path")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--no-baseline", action="store_true", help="skip the no-attack run")
+    parser.add_argument("--tables", nargs="+", metavar="JSON", help="print the tables of earlier --json files")
     args = parser.parse_args(argv)
+    if args.tables:
+        from_json(args.tables)
+        return 0
     defenses = [d.strip() for d in args.defenses.split(",") if d.strip()]
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     base = list(args.overrides) + ([f"seed={args.seed}"] if args.seed is not None else [])
-    cells = [("none", "none")] + [(d, s) for d in defenses for s in strategies]
+    cells = ([] if args.no_baseline else [("none", "none")]) + [(d, s) for d in defenses for s in strategies]
     scenarios = [load_scenario(None, base + [f"attack.strategy='{s}'", "defense.chain=" + json.dumps(chain_of(d))])
                  for d, s in cells]
     started = time.perf_counter()
@@ -91,21 +129,12 @@ def run(argv: list[str] | None = None) -> int:
     results = execute_many(scenarios, args.db, progress, workers=args.workers)
     print(file=sys.stderr)
     docs = dict(zip(cells, results))
-    baseline = docs[("none", "none")]["metrics"]["clean_accuracy"]
-    print(f"Default scenario, 5% bots, seed {scenarios[0].seed}; no-attack clean_accuracy baseline {baseline:.3f}. "
-          "Rates over the final quarter of the ticks.\n")
-    for metric in METRICS:
-        print(table(docs, defenses, strategies, metric) + "\n")
-    if "recommended" in defenses:
-        print("**recommended vs the targets** (ASR ≤ 0.05, collateral ≤ 0.02, honest_vote_loss ≤ 0.10, "
-              "clean_accuracy ≥ baseline − 0.01)\n")
-        for s in strategies:
-            misses = verdict(docs[("recommended", s)], baseline)
-            print(f"- {s}: " + ("meets all targets" if not misses else "misses: " + "; ".join(misses)))
     if args.json_path:
         with open(args.json_path, "w", encoding="utf-8") as fh:
-            json.dump([{"defense": label_of(d), "strategy": s, "metrics": docs[(d, s)]["metrics"]} for d, s in cells],
-                      fh, indent=2)
+            json.dump([{"name": d, "defense": label_of(d), "strategy": s, "seed": docs[(d, s)]["seed"],
+                        "metrics": docs[(d, s)]["metrics"]} for d, s in cells], fh, indent=2)
+    if ("none", "none") in docs:
+        report(docs, defenses, strategies)
     return 0
 
 

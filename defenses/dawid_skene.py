@@ -36,8 +36,9 @@ class DawidSkene(Defense):
     history_ticks, em_every, em_iter
         Sliding window of the periodic EM, its period in windows and its rounds.
     flag_below, flag_min_evidence
-        Accounts whose mean accuracy is below ``flag_below`` after at least
-        ``flag_min_evidence`` answers are flagged.
+        An account is flagged when, for some true class on which it gave at least
+        ``flag_min_evidence`` (expected) answers, its probability of answering it
+        correctly is below ``flag_below``.
 
     >>> ds = DawidSkene()
     >>> votes = VoteBatch.of([0, 1, 2, 3, 4], [5, 5, 5, 6, 6], [1, 1, 0, 0, 0])
@@ -51,7 +52,7 @@ class DawidSkene(Defense):
 
     def __init__(self, prior_correct: float = 4.0, prior_wrong: float = 1.0, min_confidence: float = 0.9,
                  history_ticks: float = 48.0, em_every: int = 6, em_iter: int = 20,
-                 flag_below: float = 0.3, flag_min_evidence: float = 3.0):
+                 flag_below: float = 0.4, flag_min_evidence: float = 3.0):
         if prior_correct <= 0 or prior_wrong <= 0:
             raise ValueError("prior_correct and prior_wrong must be positive")
         if not 0.5 <= min_confidence < 1.0:
@@ -162,7 +163,8 @@ class DawidSkene(Defense):
         self._learn_truths(email, label)
 
     def flagged(self) -> np.ndarray:
-        evidence = self.counts_.sum(axis=(1, 2))
+        evidence = self.counts_.sum(axis=1)                       # [account, true class]
         total = self.counts_ + self._prior(self.counts_.shape[0])
-        accuracy = (total[:, 0, 0] + total[:, 1, 1]) / total.sum(axis=(1, 2))
-        return np.flatnonzero((evidence >= self.flag_min_evidence) & (accuracy < self.flag_below))
+        correct = np.stack([total[:, 0, 0], total[:, 1, 1]], axis=1) / total.sum(axis=1)
+        bad = (evidence >= self.flag_min_evidence) & (correct < self.flag_below)
+        return np.flatnonzero(bad.any(axis=1))

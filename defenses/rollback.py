@@ -20,7 +20,8 @@ class Rollback(Defense):
     used. Every ``snapshot_every`` ticks the model is snapshotted
     (:meth:`SpamModel.snapshot <stream.classifier.SpamModel.snapshot>`), and each
     snapshot is graded by the trusted outcomes scored after it, until the next one.
-    When ADWIN detects a change and the accuracy fell by at least ``min_drop``, the
+    Once ADWIN detects a change, the accuracy before it is kept; when the estimate
+    falls ``min_drop`` below it (at detection or as the change goes on), the
     model is restored to the newest snapshot whose grade is within ``min_drop / 2`` of
     the accuracy before the change (ADWIN's own cut point lags a gradual poisoning), and
     every label published since that snapshot is counted as quarantined (its effect is
@@ -86,6 +87,7 @@ class Rollback(Defense):
         self._published: deque[tuple[float, int]] = deque()
         self._outcomes: deque[float] = deque(maxlen=100_000)
         self._scored = 0
+        self._reference: float | None = None
         self._hold_until = -np.inf
 
     def bind(self, context) -> None:
@@ -127,9 +129,14 @@ class Rollback(Defense):
             self.detector_.update(outcome)
             self._outcomes.append(outcome)
             self._scored += 1
-            if self.detector_.drift_detected and before - self.detector_.estimation >= self.min_drop:
-                self._roll_back(now, before)
-                return
+            if self.detector_.drift_detected and self._reference is None:
+                self._reference = before          # armed: the accuracy before the change
+            if self._reference is not None:
+                if self._reference - self.detector_.estimation >= self.min_drop:
+                    self._roll_back(now, self._reference)
+                    return
+                if self.detector_.estimation >= self._reference:
+                    self._reference = None        # it was a rise or a blip
 
     def grades(self) -> list[tuple[float, float | None]]:
         """Each kept snapshot's time and the mean trusted outcome scored after it."""
@@ -159,6 +166,7 @@ class Rollback(Defense):
         self._published.clear()
         self.detector_ = drift.ADWIN(delta=self.delta)
         self._outcomes.clear()
+        self._reference = None
         self._hold_until = now + self.cooldown_ticks
 
     def observe_gold(self, email: np.ndarray, label: np.ndarray, now: float) -> None:

@@ -208,7 +208,7 @@ class DawidSkeneConfig(_Section):
     history_ticks: float = Field(48.0, gt=0.0)
     em_every: int = Field(6, ge=1)
     em_iter: int = Field(20, ge=1)
-    flag_below: float = Field(0.3, gt=0.0, lt=1.0)
+    flag_below: float = Field(0.4, gt=0.0, lt=1.0)
     flag_min_evidence: float = Field(3.0, ge=0.0)
 
 

@@ -3,8 +3,12 @@
 A sweep is planned (:func:`plan_sweep`) from a base scenario, ``--grid``
 items, defense chains and seeds. Every value is validated through
 :mod:`simulator.config` before anything runs. The sweep's id is a hash of its
-definition (base scenario, grid, chains, seeds), so the same command always
-names the same sweep: running it again resumes it. :func:`run_sweep` claims
+definition (the fully resolved base scenario, grid, chains, seeds), so the
+same command names the same sweep and running it again resumes it. Because
+the scenario is resolved, a PoisonLab whose scenario defaults changed (a new
+key, another default) starts a new sweep instead of mixing results computed
+under different settings; only the parameter tables of defenses that no chain
+of the sweep uses are left out of the hash. :func:`run_sweep` claims
 the sweep in the database (one process at a time), deletes the runs of cells
 that an interrupted process left unfinished, skips finished cells and runs
 the rest with :func:`simulator.runner.execute_many`. Each cell is one run,
@@ -127,9 +131,14 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
-def _base_definition(base: Scenario, swept: list[str]) -> dict[str, Any]:
-    """The base scenario without what the sweep sets per cell (seed, chain, swept keys)."""
+def _base_definition(base: Scenario, swept: list[str], chains: list[list[str]]) -> dict[str, Any]:
+    """The base scenario without what the sweep sets per cell (seed, chain, swept keys) and
+    without the parameter tables of defenses no chain uses (they cannot change a result)."""
     data = copy.deepcopy(base.to_dict())
+    used = {name for chain in chains for name in chain}
+    defense = data.get("defense", {})
+    for name in [k for k, v in defense.items() if isinstance(v, dict) and k not in used]:
+        del defense[name]
     for key in ["seed", "defense.chain", *swept]:
         node = data
         *parents, last = key.split(".")
@@ -211,7 +220,7 @@ def plan_sweep(scenario_path: str | Path | None, overrides: list[str], grid_item
             raise ScenarioError(f"--defenses {defense}: {exc}") from None
     definition = {
         "version": DEFINITION_VERSION,
-        "base": _base_definition(base, list(grid)),
+        "base": _base_definition(base, list(grid), chains),
         "grid": grid,
         "defenses": defenses,
         "seeds": seed_values,

@@ -175,8 +175,9 @@ class DefenseStage:
         return len(out)
 
     def _commit(self) -> None:
-        # Pending votes live in memory; offsets are committed once their window is
-        # decided only in the durable service. In-process, everything is committed.
+        # In-process the pending votes share this process's fate, so committing what was
+        # read is enough; the durable service (stream/service.py) commits offsets with
+        # its state in one database transaction instead.
         self._feedback.commit()
         self._reviews.commit()
         self._gold.commit()

@@ -104,7 +104,24 @@ def _coordinated(defense):
     chain = _chain_for(defense)
     chain.bind(_context())
     _history(chain)
-    return _poison(chain.process(_ring_window(10.5), now=11.0))
+    votes = _ring_window(10.5)
+    if defense.name == "influence_cap":
+        votes = _dominated(votes, 10.5)
+    return _poison(chain.process(votes, now=11.0))
+
+
+def _dominated(votes, now):
+    """The window plus 20 more emails only the ring votes on and 20 that honest pairs
+    report: the ring backs half of the window's labels (an influence cap's case)."""
+    ring_a = np.repeat(RING, 20)
+    ring_e = np.tile(np.arange(20, 40), len(RING))
+    honest_a = np.arange(200, 240)
+    honest_e = np.repeat(np.arange(40, 60), 2)
+    account = np.concatenate([votes.account, ring_a, honest_a])
+    email = np.concatenate([votes.email, ring_e, honest_e])
+    verdict = np.concatenate([votes.verdict, np.zeros(ring_a.size), np.ones(honest_a.size)])
+    created = np.concatenate([votes.created, np.full(ring_a.size, now - 2.0), np.full(honest_a.size, now - 50_000.0)])
+    return VoteBatch.of(account, email, verdict, np.full(account.size, now), created)
 
 
 class TestEveryDefense:

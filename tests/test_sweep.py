@@ -274,3 +274,11 @@ def test_sweep_on_postgresql_in_worker_processes(pg_url, pg_schema):
         assert repo.get_sweep(plan.sweep_id)["status"] == "finished"
         assert len(repo.account_outcomes(done[0])) == 300
     assert run_sweep(plan, db, workers=2).done == 2
+
+
+def test_parameters_of_unused_defenses_do_not_change_the_id():
+    chains = [["none"], ["reputation"]]
+    plan = plan_sweep(None, TINY, [], chains, 1)
+    assert plan_sweep(None, TINY + ["defense.majority.margin=0.5"], [], chains, 1).sweep_id == plan.sweep_id
+    assert plan_sweep(None, TINY + ["defense.reputation.quorum=0.5"], [], chains, 1).sweep_id != plan.sweep_id
+    assert plan_sweep(None, TINY + ["defense.window_ticks=2"], [], chains, 1).sweep_id != plan.sweep_id

@@ -155,11 +155,67 @@ def _ds_elbo(task: np.ndarray, worker: np.ndarray, label: np.ndarray, weight: np
 
 
 @njit(**NJIT_OPTIONS)
+def _order_by_task(task: np.ndarray, n_tasks: int):
+    """Stable counting sort of the answers by task: a permutation. Answers of one task
+    keep their order, so every per-task sum adds the same numbers in the same order."""
+    start = np.zeros(n_tasks + 1, dtype=np.int64)
+    for i in range(task.shape[0]):
+        start[task[i] + 1] += 1
+    for t in range(n_tasks):
+        start[t + 1] += start[t]
+    order = np.empty(task.shape[0], dtype=np.int64)
+    for i in range(task.shape[0]):
+        order[start[task[i]]] = i
+        start[task[i]] += 1
+    return order
+
+
+@njit(**NJIT_OPTIONS)
+def _ds_elbo_from_counts(counts: np.ndarray, prior_counts: np.ndarray, errors: np.ndarray,
+                         probas: np.ndarray, task_weight: np.ndarray, priors: np.ndarray):
+    """:func:`_ds_elbo` without a pass over the answers: the expected joint term is
+    ``Σ_{w,o,c} n[w,o,c] log errors[w,o,c] + Σ_c log prior_c Σ_t weight_t p[t,c]``, where
+    ``n`` are the M-step's expected counts less the prior. Clips ``probas`` in place."""
+    l0 = np.log(max(priors[0], EPS))
+    l1 = np.log(max(priors[1], EPS))
+    joint = 0.0
+    for w in range(counts.shape[0]):
+        for o in range(2):
+            for c in range(2):
+                n = counts[w, o, c] - prior_counts[w, o, c]
+                if n != 0.0:
+                    joint += n * np.log(errors[w, o, c])
+    total = 0.0
+    entropy = 0.0
+    for t in range(probas.shape[0]):
+        joint += task_weight[t] * (probas[t, 0] * l0 + probas[t, 1] * l1)
+        total += task_weight[t]
+        for c in range(2):
+            if probas[t, c] < EPS:
+                probas[t, c] = EPS
+            entropy -= np.log(probas[t, c]) * probas[t, c]
+    return (joint + entropy) / total if total > 0.0 else 0.0
+
+
+@njit(**NJIT_OPTIONS)
 def _ds_em(task: np.ndarray, worker: np.ndarray, label: np.ndarray, weight: np.ndarray,
            truth: np.ndarray, prior_counts: np.ndarray, n_tasks: int, n_iter: int, tol: float):
     """Dawid-Skene EM from majority-vote probabilities: at most ``n_iter`` rounds, stop
     when the evidence lower bound improves by less than ``tol``. Tasks with
-    ``truth >= 0`` are clamped to it. Returns ``(probas, priors, counts, errors, rounds)``."""
+    ``truth >= 0`` are clamped to it. Returns ``(probas, priors, counts, errors, rounds)``.
+
+    The answers are first put in task order (:func:`_order_by_task`) so that every pass
+    reads the per-task arrays sequentially; the lower bound comes from the count table
+    (:func:`_ds_elbo_from_counts`), so a round makes two passes over the answers.
+    """
+    order = _order_by_task(task, n_tasks)
+    task = task[order]
+    worker = worker[order]
+    label = label[order]
+    weight = weight[order]
+    task_weight = np.zeros(n_tasks, dtype=np.float64)
+    for i in range(task.shape[0]):
+        task_weight[task[i]] += weight[i]
     probas = _vote_share(task, label, weight, n_tasks)
     _clamp(probas, truth)
     priors = _class_priors(probas)
@@ -171,7 +227,7 @@ def _ds_em(task: np.ndarray, worker: np.ndarray, label: np.ndarray, weight: np.n
         _clamp(probas, truth)
         priors = _class_priors(probas)
         counts, errors = _ds_m_step(task, worker, label, weight, probas, prior_counts)
-        new_loss = _ds_elbo(task, worker, label, weight, probas, priors, errors)
+        new_loss = _ds_elbo_from_counts(counts, prior_counts, errors, probas, task_weight, priors)
         rounds += 1
         if new_loss - loss < tol:
             break
