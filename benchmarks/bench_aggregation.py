@@ -4,7 +4,8 @@ For each size, one synthetic crowd (tasks answered by ~10 distinct workers of mi
 quality, a tenth of them adversarial) is built once; our functions get it as three
 integer arrays (the defense stage's dense ids), Crowd-Kit as a ``task, worker, label``
 DataFrame of the same values (its data contract); building either input is not timed.
-Majority vote, Wawa and Dawid-Skene (10 EM rounds, Crowd-Kit's default tolerance) run
+Two layouts of the same votes: ``shuffled`` (random order, the worst case for cache
+locality) and ``grouped`` by task (a per-task export). Majority vote, Wawa and Dawid-Skene (10 EM rounds, Crowd-Kit's default tolerance) run
 on both sides; the labels are asserted identical and votes/s and the ratio printed.
 Ours is timed after a warm-up call (Numba compiles once per process; the compile is
 cached on disk) as the best of ``--repeat`` runs; Crowd-Kit once per size. Crowd-Kit's
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import time
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -29,8 +31,9 @@ from results import RESULTS, merge_results
 from defenses import batch
 
 
-def crowd(n_votes: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(task, worker, label)`` with no worker answering a task twice."""
+def crowd(n_votes: int, seed: int = 0, grouped: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(task, worker, label)`` with no worker answering a task twice; in random order,
+    or ``grouped`` by task (each task's answers together, as a per-task export is)."""
     rng = np.random.default_rng(seed)
     n_tasks, n_workers = max(1, n_votes // 10), max(20, n_votes // 200)
     truth = rng.integers(0, 2, n_tasks)
@@ -45,6 +48,9 @@ def crowd(n_votes: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarr
     worker = np.unique(worker, return_inverse=True)[1].astype(np.int64)
     truth = rng.integers(0, 2, int(task.max()) + 1)
     label = np.where(rng.random(task.size) < skill[worker], truth[task], 1 - truth[task]).astype(np.int64)
+    if grouped:
+        order = np.argsort(task, kind="stable")
+        task, worker, label = task[order], worker[order], label[order]
     return task, worker, label
 
 
@@ -72,10 +78,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100000,1000000,5000000", help="vote counts, comma-separated")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs of ours (best kept)")
+    parser.add_argument("--layouts", default="shuffled,grouped",
+                        help="vote orders to run: shuffled (random order) and/or grouped (by task)")
     args = parser.parse_args()
+    for message in ("The inplace keyword", "The copy keyword"):   # Crowd-Kit on pandas >= 3
+        warnings.filterwarnings("ignore", message=message)
     entries = []
-    for n in [int(x) for x in args.sizes.split(",")]:
-        task, worker, label = crowd(n)
+    runs = [(n, layout) for layout in args.layouts.split(",") for n in [int(x) for x in args.sizes.split(",")]]
+    for n, layout in runs:
+        task, worker, label = crowd(n, grouped=layout == "grouped")
         n_tasks = int(task.max()) + 1
         frame = pd.DataFrame({"task": task, "worker": worker, "label": label})
         cases = [
@@ -89,7 +100,7 @@ def main() -> None:
              lambda: batch.dawid_skene(task, worker, label, n_iter=10)[0],
              lambda: as_array(DawidSkene(n_iter=10).fit(frame).labels_, n_tasks)),
         ]
-        print(f"{n:,} votes, {n_tasks:,} tasks, {int(worker.max()) + 1:,} workers")
+        print(f"{n:,} votes ({layout}), {n_tasks:,} tasks, {int(worker.max()) + 1:,} workers")
         for name, peer, ours_fn, theirs_fn in cases:
             ours_s, ours = best_of(ours_fn, args.repeat)
             theirs_s, theirs = once(theirs_fn)
@@ -98,9 +109,10 @@ def main() -> None:
             ours_per_s, peer_per_s = n / ours_s, n / theirs_s
             print(f"  {name:15s} ours {ours_s * 1e3:9.1f} ms {ours_per_s:14,.0f} votes/s | {peer:32s} "
                   f"{theirs_s:8.2f} s {peer_per_s:12,.0f} votes/s | ratio {ours_per_s / peer_per_s:7.1f}x | same labels")
-            entries.append({"name": f"aggregation_{name}_{n}", "ours_per_s": ours_per_s, "peer": peer,
+            suffix = "" if layout == "shuffled" else f"_{layout}"
+            entries.append({"name": f"aggregation_{name}_{n}{suffix}", "ours_per_s": ours_per_s, "peer": peer,
                             "peer_per_s": peer_per_s, "ratio": ours_per_s / peer_per_s, "same_result": same,
-                            "votes": n})
+                            "votes": n, "layout": layout})
     merge_results(entries)
     print(f"written to {RESULTS}")
 

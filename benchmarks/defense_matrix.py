@@ -28,7 +28,8 @@ import time
 from simulator.config import ATTACK_STRATEGIES, load_scenario
 from simulator.runner import execute_many
 
-METRICS = ("attack_success_rate", "collateral_rate", "clean_accuracy", "honest_vote_loss", "bot_recall")
+METRICS = ("attack_success_rate", "collateral_rate", "clean_accuracy", "honest_vote_loss", "bot_recall",
+           "backdoor_success_rate")
 WEIGH_ONLY = {"age_gate", "coordination", "influence_cap", "roni", "rollback"}
 TARGETS = {"attack_success_rate": 0.05, "collateral_rate": 0.02, "honest_vote_loss": 0.10}
 

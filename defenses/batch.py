@@ -20,8 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from defenses.kernels.dawid_skene import _ds_em
-from defenses.kernels.skill import _accuracy_counts, _argmax_labels, _gather_skill
-from defenses.kernels.tally import _tally
+from defenses.kernels.skill import _accuracy_counts, _argmax_labels, _majority_labels, _skill_labels
 
 
 def _n(ids: np.ndarray) -> int:
@@ -32,9 +31,9 @@ def majority_vote(task: np.ndarray, worker: np.ndarray, label: np.ndarray,
                   skill: np.ndarray | None = None) -> np.ndarray:
     """Label per task (-1 for a task without votes), optionally weighting each
     worker's votes by ``skill[worker]``."""
-    weight = np.ones(task.shape[0]) if skill is None else _gather_skill(skill, worker)
-    spam, ham, _ = _tally(task, label.astype(np.int8), weight, _n(task))
-    return _argmax_labels(spam, ham, _first(label) if skill is None else 0)
+    if skill is None:
+        return _majority_labels(task, label, _n(task), _first(label))
+    return _skill_labels(task, worker, label, skill.astype(np.float64), _n(task), 0)
 
 
 def _first(label: np.ndarray) -> int:

@@ -194,3 +194,15 @@ def label_impact(model, validation, candidates):
         trial.learn(features, is_spam, weight)
         out.append(nb_log_loss(trial, validation) - base)
     return np.array(out)
+
+
+def majority_labels(task, label, n_tasks, tie):
+    spam = np.bincount(task, weights=label == 1, minlength=n_tasks)
+    ham = np.bincount(task, weights=label == 0, minlength=n_tasks)
+    return argmax_labels(spam, ham, tie)
+
+
+def skill_labels(task, worker, label, skill, n_tasks, tie):
+    spam = np.bincount(task, weights=np.where(label == 1, skill[worker], 0.0), minlength=n_tasks)
+    ham = np.bincount(task, weights=np.where(label == 0, skill[worker], 0.0), minlength=n_tasks)
+    return argmax_labels(spam, ham, tie)

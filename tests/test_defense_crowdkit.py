@@ -7,6 +7,8 @@ import pytest
 from defenses import batch
 
 crowdkit = pytest.importorskip("crowdkit.aggregation")
+# Crowd-Kit calls pandas APIs that pandas >= 3 deprecates; not ours to fix.
+pytestmark = [pytest.mark.filterwarnings("ignore:The inplace keyword"), pytest.mark.filterwarnings("ignore:The copy keyword")]
 
 
 def crowd(seed, tasks=400, workers=60, per_task=7):
@@ -55,8 +57,8 @@ def test_gold_majority_vote_same_labels(seed):
     np.testing.assert_array_equal(ours, as_array(theirs, truth.size))
 
 
-@pytest.mark.parametrize("seed", range(3))
-@pytest.mark.parametrize("n_iter", [1, 10, 100])
+@pytest.mark.parametrize("seed", range(2))
+@pytest.mark.parametrize("n_iter", [1, 10, 50])
 def test_dawid_skene_same_labels_and_probabilities(seed, n_iter):
     task, worker, label, truth, frame = crowd(seed)
     ds = crowdkit.DawidSkene(n_iter=n_iter).fit(frame)

@@ -247,3 +247,41 @@ def test_label_impact_matches_retraining(seed):
                         c_ptr, c_idx, c_cnt, c_len, c_new, np.array([int(s) for _, s, _ in candidates]),
                         np.array([w for _, _, w in candidates]))
     np.testing.assert_allclose(got, naive.label_impact(model, validation, candidates), rtol=1e-7, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_ds_fused_round_matches_e_step_then_m_step(seed):
+    from defenses.kernels.dawid_skene import _ds_round, _normalize_errors, _order_by_task
+
+    task, worker, label, weight, n_tasks, n_workers = _crowd(seed)
+    truth = np.where(np.random.default_rng(seed).random(n_tasks) < 0.2, 1, -1)
+    prior = np.zeros((n_workers, 2, 2))
+    counts, errors = naive.ds_m_step(task, worker, label, weight, naive.vote_share(task, label, weight, n_tasks), prior)
+    errors = np.where(errors > 0, errors, 1.0)
+    priors = np.array([0.3, 0.7])
+    want = naive.ds_e_step(task, worker, label, weight, errors, priors, n_tasks)
+    want[truth >= 0] = [0.0, 1.0]
+    want_counts, want_errors = naive.ds_m_step(task, worker, label, weight, want, prior)
+    order, start = _order_by_task(task, n_tasks)
+    np.testing.assert_array_equal(task[order], np.sort(task, kind="stable"))
+    probas, new_priors, got_counts = _ds_round(start, worker[order], label[order], weight[order], errors, priors,
+                                               truth, prior)
+    np.testing.assert_allclose(probas, want)
+    np.testing.assert_allclose(new_priors, want.mean(axis=0))
+    np.testing.assert_allclose(got_counts, want_counts)
+    present = np.zeros((n_workers, 2), bool)
+    present[worker, label] = True
+    np.testing.assert_allclose(_normalize_errors(got_counts, present), want_errors)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("tie", [0, 1])
+def test_majority_and_skill_labels_match_reference(seed, tie):
+    from defenses.kernels.skill import _majority_labels, _skill_labels
+
+    rng = np.random.default_rng(seed)
+    task, worker, label = rng.integers(0, 50, 300), rng.integers(0, 20, 300), rng.integers(0, 2, 300)
+    skill = np.where(rng.random(20) < 0.2, 0.0, rng.integers(1, 4, 20) / 4)   # exact ties happen
+    np.testing.assert_array_equal(_majority_labels(task, label, 60, tie), naive.majority_labels(task, label, 60, tie))
+    np.testing.assert_array_equal(_skill_labels(task, worker, label, skill, 60, tie),
+                                  naive.skill_labels(task, worker, label, skill, 60, tie))

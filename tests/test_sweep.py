@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -102,7 +103,7 @@ def test_summarize_spreads_over_seeds_and_skips_unfinished():
 
 def test_owner_liveness():
     now = datetime.now(timezone.utc)
-    host = os.uname().nodename
+    host = socket.gethostname()
     fresh, stale = now.isoformat(), (now - timedelta(hours=1)).isoformat()
     assert _owner_alive(f"{host}:{os.getpid()}:x", fresh)
     assert not _owner_alive(f"{host}:{os.getpid()}:x", stale)           # silent for too long
@@ -117,10 +118,10 @@ def test_a_live_owner_keeps_the_sweep(tmp_path):
     with Repository(f"sqlite:///{tmp_path / 's.db'}") as repo:
         repo.create_sweep(plan.sweep_id, plan.definition, name=plan.name, grid=plan.grid,
                           defenses=plan.defenses, seeds=plan.seeds, cells_total=len(plan.cells))
-        me = f"{os.uname().nodename}:{os.getpid()}:first"
+        me = f"{socket.gethostname()}:{os.getpid()}:first"
         _claim(repo, plan.sweep_id, me)
         with pytest.raises(SweepBusy, match=f"being run by process {os.getpid()}"):
-            _claim(repo, plan.sweep_id, f"{os.uname().nodename}:{os.getpid()}:second")
+            _claim(repo, plan.sweep_id, f"{socket.gethostname()}:{os.getpid()}:second")
         repo.release_sweep(plan.sweep_id, me, "interrupted")
         _claim(repo, plan.sweep_id, "someone:1:else")
         assert repo.get_sweep(plan.sweep_id)["owner"] == "someone:1:else"

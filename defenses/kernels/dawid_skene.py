@@ -156,18 +156,81 @@ def _ds_elbo(task: np.ndarray, worker: np.ndarray, label: np.ndarray, weight: np
 
 @njit(**NJIT_OPTIONS)
 def _order_by_task(task: np.ndarray, n_tasks: int):
-    """Stable counting sort of the answers by task: a permutation. Answers of one task
-    keep their order, so every per-task sum adds the same numbers in the same order."""
+    """Stable counting sort of the answers by task: ``(order, start)`` where task ``t``'s
+    answers are ``order[start[t]:start[t + 1]]``. Answers of one task keep their order,
+    so every per-task sum adds the same numbers in the same order."""
     start = np.zeros(n_tasks + 1, dtype=np.int64)
     for i in range(task.shape[0]):
         start[task[i] + 1] += 1
     for t in range(n_tasks):
         start[t + 1] += start[t]
+    fill = start[:-1].copy()
     order = np.empty(task.shape[0], dtype=np.int64)
     for i in range(task.shape[0]):
-        order[start[task[i]]] = i
-        start[task[i]] += 1
-    return order
+        order[fill[task[i]]] = i
+        fill[task[i]] += 1
+    return order, start
+
+
+@njit(**NJIT_OPTIONS)
+def _ds_round(start: np.ndarray, worker: np.ndarray, label: np.ndarray, weight: np.ndarray,
+              errors: np.ndarray, priors: np.ndarray, truth: np.ndarray, prior_counts: np.ndarray):
+    """One EM round in one pass over task-ordered answers: per task, the E-step
+    posterior (as :func:`_ds_e_step`, clamped to ``truth``) and at once its answers'
+    expected counts for the next M-step. Returns ``(probas, new_priors, counts)``."""
+    n_tasks = start.shape[0] - 1
+    log_errors = _log_table(errors, True)
+    p0 = np.log2(max(priors[0], EPS))
+    p1 = np.log2(max(priors[1], EPS))
+    probas = np.empty((n_tasks, 2), dtype=np.float64)
+    counts = prior_counts.copy()
+    new_priors = np.zeros(2, dtype=np.float64)
+    for t in range(n_tasks):
+        a = p0
+        b = p1
+        for i in range(start[t], start[t + 1]):
+            a += weight[i] * log_errors[worker[i], label[i], 0]
+            b += weight[i] * log_errors[worker[i], label[i], 1]
+        if truth[t] >= 0:
+            q0 = 1.0 if truth[t] == 0 else 0.0
+            q1 = 1.0 - q0
+        else:
+            m = max(a, b)
+            ea = np.exp2(a - m)
+            eb = np.exp2(b - m)
+            q0 = ea / (ea + eb)
+            q1 = eb / (ea + eb)
+        probas[t, 0] = q0
+        probas[t, 1] = q1
+        new_priors[0] += q0
+        new_priors[1] += q1
+        for i in range(start[t], start[t + 1]):
+            counts[worker[i], label[i], 0] += weight[i] * q0
+            counts[worker[i], label[i], 1] += weight[i] * q1
+    if n_tasks > 0:
+        new_priors /= n_tasks
+    return probas, new_priors, counts
+
+
+@njit(**NJIT_OPTIONS)
+def _normalize_errors(counts: np.ndarray, present: np.ndarray):
+    """Confusion probabilities from expected counts, as in :func:`_ds_m_step`."""
+    n_workers = counts.shape[0]
+    errors = np.zeros((n_workers, 2, 2), dtype=np.float64)
+    for w in range(n_workers):
+        for c in range(2):
+            s = 0.0
+            for o in range(2):
+                if present[w, o]:
+                    v = counts[w, o, c]
+                    if v < EPS:
+                        v = EPS
+                    errors[w, o, c] = v
+                    s += v
+            if s > 0.0:
+                for o in range(2):
+                    errors[w, o, c] /= s
+    return errors
 
 
 @njit(**NJIT_OPTIONS)
@@ -208,7 +271,7 @@ def _ds_em(task: np.ndarray, worker: np.ndarray, label: np.ndarray, weight: np.n
     reads the per-task arrays sequentially; the lower bound comes from the count table
     (:func:`_ds_elbo_from_counts`), so a round makes two passes over the answers.
     """
-    order = _order_by_task(task, n_tasks)
+    order, start = _order_by_task(task, n_tasks)
     task = task[order]
     worker = worker[order]
     label = label[order]
@@ -220,13 +283,17 @@ def _ds_em(task: np.ndarray, worker: np.ndarray, label: np.ndarray, weight: np.n
     _clamp(probas, truth)
     priors = _class_priors(probas)
     counts, errors = _ds_m_step(task, worker, label, weight, probas, prior_counts)
+    present = np.zeros((prior_counts.shape[0], 2), dtype=np.bool_)
+    for w in range(prior_counts.shape[0]):
+        for o in range(2):
+            present[w, o] = prior_counts[w, o, 0] > 0.0 or prior_counts[w, o, 1] > 0.0
+    for i in range(worker.shape[0]):
+        present[worker[i], label[i]] = True
     loss = -np.inf
     rounds = 0
     for _ in range(n_iter):
-        probas = _ds_e_step(task, worker, label, weight, errors, priors, n_tasks)
-        _clamp(probas, truth)
-        priors = _class_priors(probas)
-        counts, errors = _ds_m_step(task, worker, label, weight, probas, prior_counts)
+        probas, priors, counts = _ds_round(start, worker, label, weight, errors, priors, truth, prior_counts)
+        errors = _normalize_errors(counts, present)
         new_loss = _ds_elbo_from_counts(counts, prior_counts, errors, probas, task_weight, priors)
         rounds += 1
         if new_loss - loss < tol:
