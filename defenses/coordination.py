@@ -20,12 +20,14 @@ class Coordination(Defense):
     their votes when ``G`` is large. A pair is *linked* when it shares at least
     ``min_shared`` votes and the Jaccard similarity of its two vote sets,
     ``shared / (n_a + n_b - shared)``, is at least ``min_jaccard`` (and at least
-    ``min_lift`` times what independent accounts would reach). Linked accounts form clusters (connected
-    components); clusters of at least ``min_cluster`` accounts are rings. Every ring's
+    ``min_lift`` times what independent accounts would reach). Linked accounts form
+    clusters (connected components); clusters of at least ``min_cluster`` accounts are
+    rings. Every ring's
     votes on an email weigh ``cluster_cap`` in total, however many accounts it has: by
     default 0 (a detected ring is ignored); a cap between 0 and 1 lets a ring count as a
-    fraction of one voter, which an aggregator's quorum can still refuse alone. Ring members are flagged, and stay
-    flagged. The pair counts come from an exact kernel over the window (no sketch).
+    fraction of one voter, which an aggregator's quorum can still refuse alone. Ring
+    members are flagged, and stay flagged and capped (a quiet member keeps its ring).
+    The pair counts come from an exact kernel over the window (no sketch).
 
     Parameters
     ----------
@@ -103,7 +105,6 @@ class Coordination(Defense):
 
     def _recluster(self) -> None:
         if not self._recent:
-            self.cluster_ = np.zeros(0, np.int64)
             return
         account = np.concatenate([v.account for _, v in self._recent])
         email = np.concatenate([v.email for _, v in self._recent])
@@ -127,7 +128,15 @@ class Coordination(Defense):
         component = _components(n_accounts, a[linked], b[linked])
         roots, inverse, counts = np.unique(component, return_inverse=True, return_counts=True)
         ring = counts[inverse] >= self.min_cluster
-        self.cluster_ = np.where(ring, component, -1).astype(np.int64)
+        cluster = np.where(ring, component, -1).astype(np.int64)
+        # Once in a ring, always capped: an account that has gone quiet (or whose ring
+        # now votes less in step) keeps its last ring id.
+        known = min(self.cluster_.shape[0], n_accounts)
+        old = self.cluster_[:known]
+        cluster[:known] = np.where((cluster[:known] < 0) & (old >= 0), old, cluster[:known])
+        if self.cluster_.shape[0] > n_accounts:
+            cluster = np.concatenate([cluster, self.cluster_[n_accounts:]])
+        self.cluster_ = cluster
         if ring.any():
             self.flagged_ = np.union1d(self.flagged_, np.flatnonzero(ring))
 

@@ -7,7 +7,7 @@ from collections import deque
 import numpy as np
 
 from defenses.base import Decision, Defense, LabelBatch, VoteBatch, dense_unique
-from defenses.kernels.dawid_skene import _ds_e_step, _ds_em, _ds_m_step
+from defenses.kernels.dawid_skene import _ds_e_step, _ds_em
 from defenses.kernels.tally import _agreement
 
 

@@ -7,7 +7,7 @@ from collections import deque
 import numpy as np
 from river import drift
 
-from defenses.base import Decision, Defense, VoteBatch
+from defenses.base import Decision, Defense, VoteBatch, keep_labels
 
 
 class Rollback(Defense):
@@ -100,8 +100,6 @@ class Rollback(Defense):
 
     def screen(self, votes: VoteBatch, decision: Decision, now: float) -> Decision:
         if now < self._hold_until and len(decision.labels):
-            from defenses.base import keep_labels
-
             self.quarantined_ += len(decision.labels)
             return keep_labels(votes, decision, np.zeros(len(decision.labels), bool))
         return decision

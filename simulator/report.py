@@ -39,6 +39,9 @@ SUMMARY_METRICS = ("attack_success_rate", "collateral_rate", "clean_accuracy", "
 SCENARIO_HIGHLIGHTS = ("ticks", "population.users", "population.bot_fraction", "attack.strategy",
                        "attack.start_tick", "mail.emails_per_tick", "mail.source", "review.rate")
 MAX_TRUST_POINTS = 6
+TRUST_NOTE = ("Trust is the mean of each account's Beta reputation at the end of the run, under the prior its "
+              "age gives it; an account without settled or reviewed votes keeps its prior's mean (with the default "
+              "priors, 0.75 for established accounts and 0.5 for new ones).")
 
 
 def write_report(repo, ident: str, out_dir: str | Path) -> Path:
@@ -76,7 +79,7 @@ def _spread(row: dict[str, Any]) -> str:
         return "—"
     if row["n"] <= 1 or row["min"] == row["max"]:
         return _num(row["mean"])
-    return f"{row['mean']:.3f} ({row['min']:.2f}–{row['max']:.2f})"
+    return f"{row['mean']:.3f} ({row['min']:.3f}–{row['max']:.3f})"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -151,8 +154,8 @@ def run_report(repo, run_id: str, out: Path) -> Path:
         lines += _table(["accounts", "bots", "bots flagged", "honest accounts flagged"],
                         [[str(len(outcomes)), str(n_bots), str(flagged_bots), str(flagged_honest)]])
         lines.append("")
-        if trust_png is None:
-            lines.append("The defense chain keeps no reputation, so there is no trust to show.")
+        lines.append("The defense chain keeps no reputation, so there is no trust to show."
+                     if trust_png is None else TRUST_NOTE)
         _image(lines, trust_png, "trust distributions")
     else:
         lines.append("No per-account outcomes are stored for this run.")
@@ -236,7 +239,7 @@ def sweep_report(repo, sweep_id: str, out: Path) -> Path:
         if panels:
             trust_png = charts.trust_histograms(panels, out / "trust.png",
                                                 f"Sweep {sweep_id}: final trust of honest accounts vs bots "
-                                                f"(seeds pooled)", columns=len(shown))
+                                                f"(seeds pooled)", columns=min(3, len(shown)))
             trust_note = "" if len(points) <= MAX_TRUST_POINTS else (
                 f"Trust is shown for the first {MAX_TRUST_POINTS} of {len(points)} grid points.")
         else:
@@ -273,6 +276,8 @@ def sweep_report(repo, sweep_id: str, out: Path) -> Path:
     lines += ["## Trust of honest accounts vs bots", ""]
     if trust_note:
         lines.append(trust_note)
+    if trust_png is not None:
+        lines.append(TRUST_NOTE)
     _image(lines, trust_png, "trust distributions")
     lines += ["", "## Runs", ""]
     lines += _table(["run", *[k.rsplit(".", 1)[-1] for k in grid], "defense", "seed", "status", "attack_success_rate"],

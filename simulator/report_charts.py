@@ -201,8 +201,7 @@ def trust_histograms(panels: list[tuple[str, list[float], list[float]]], path: s
     plt = _pyplot()
     columns = max(1, min(columns, len(panels)))
     rows = -(-len(panels) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(max(6.5, 3.9 * columns), 3.3 * rows + 0.8), squeeze=False,
-                             sharex=True)
+    fig, axes = plt.subplots(rows, columns, figsize=(max(6.5, 3.9 * columns), 3.3 * rows + 0.8), squeeze=False)
     for ax in axes.flat[len(panels):]:
         ax.set_visible(False)
     for ax, (title_text, honest, bots) in zip(axes.flat, panels):
@@ -214,9 +213,10 @@ def trust_histograms(panels: list[tuple[str, list[float], list[float]]], path: s
         ax.set_title(title_text, fontsize=10)
         ax.set_xlim(0, 1)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="upper left")
-    for ax in axes[-1]:
-        ax.set_xlabel("final trust (mean of the Beta reputation)")
+        ax.legend(fontsize=8, loc="upper center")
+    for k, ax in enumerate(axes.flat[:len(panels)]):
+        if k + columns >= len(panels):          # nothing below it: label the axis
+            ax.set_xlabel("final trust (mean of the Beta reputation)")
     for row in axes:
         row[0].set_ylabel("share of accounts")
     fig.suptitle(title)

@@ -15,7 +15,8 @@ topic                     codec
 any topic                 NumPy arrays (plain or structured, no objects) as
                           ``.npy`` bytes (:class:`NpyCodec`): the compact batch
                           encoding, e.g. many feedback votes in one record
-                          (:func:`feedback_batch`)
+                          (:func:`feedback_batch`) or many labels in one
+                          record (:func:`label_batch`, :func:`label_events`)
 other topics              the table's default: JSON, or :class:`PickleCodec`
                           when *both ends are our own process* (tests)
 ========================  =====================================================
@@ -59,6 +60,7 @@ from stream.events import MAX_ID_LENGTH, VERDICTS
 
 __all__ = [
     "FEEDBACK_BATCH_FIELDS",
+    "LABEL_BATCH_FIELDS",
     "Codec",
     "CodecError",
     "Codecs",
@@ -68,6 +70,9 @@ __all__ = [
     "PickleCodec",
     "Undecodable",
     "feedback_batch",
+    "is_label_batch",
+    "label_batch",
+    "label_events",
     "pipeline_codecs",
 ]
 
@@ -79,6 +84,10 @@ DEFAULT_MAX_BATCH_BYTES = 64 << 20   # one NumPy batch record
 #: Fields of a feedback batch: (name, NumPy kind); ids are fixed-width UTF-8 bytes.
 FEEDBACK_BATCH_FIELDS = (("event_id", "S"), ("ts", "f"), ("account_id", "S"), ("email_id", "S"),
                          ("verdict", "i"), ("created", "f"))
+#: Fields of a label batch: the label event of DESIGN.md plus the service's ``label_id`` and
+#: ``window``; ``label`` is 1 for spam, 0 for not spam.
+LABEL_BATCH_FIELDS = (("label_id", "S"), ("email_id", "S"), ("window", "i"), ("label", "i"),
+                      ("weight", "f"), ("confidence", "f"), ("votes", "i"), ("defense", "S"), ("ts", "f"))
 
 
 class CodecError(ValueError):
@@ -378,6 +387,9 @@ def check_feedback_batch(batch: Any) -> str | None:
 def invalid_batch_rows(batch: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """Per-row validation of a feedback batch whose layout passed :func:`check_feedback_batch`.
 
+    Every check is a vectorized mask; reasons are only built for the bad rows,
+    so a clean batch costs a few passes over its columns.
+
     Returns
     -------
     bad : ndarray of bool
@@ -392,30 +404,108 @@ def invalid_batch_rows(batch: np.ndarray) -> tuple[np.ndarray, list[str]]:
     (array([False,  True]), ['unknown verdict 7 (expected 1 for spam or 0 for not_spam)'])
     """
     n = batch.shape[0]
-    reasons: list[list[str]] = [[] for _ in range(n)]
-    bad = np.zeros(n, dtype=bool)
-
-    def mark(mask: np.ndarray, reason) -> None:
-        for i in np.flatnonzero(mask).tolist():
-            reasons[i].append(reason(i) if callable(reason) else reason)
-        bad[mask] = True
-
+    checks: list[tuple[np.ndarray, Any]] = []   # (mask, reason or reason(row))
     for name in ("event_id", "account_id", "email_id"):
         col = batch[name]
-        mark(np.char.str_len(col) == 0, f"field {name!r} must have 1 to {MAX_ID_LENGTH} characters")
+        length = f"field {name!r} must have 1 to {MAX_ID_LENGTH} characters"
+        empty = col == b""
         if batch.dtype[name].itemsize > MAX_ID_LENGTH:
-            lengths = np.array([len(v.decode("utf-8", "replace")) for v in col.tolist()], dtype=np.int64)
-            mark(lengths > MAX_ID_LENGTH, f"field {name!r} must have 1 to {MAX_ID_LENGTH} characters")
+            long = np.array([len(v.decode("utf-8", "replace")) > MAX_ID_LENGTH for v in col.tolist()], dtype=bool)
+            empty = empty | long
+        checks.append((empty, length))
         if not n or int(np.frombuffer(col.tobytes(), dtype=np.uint8).max(initial=0)) < 0x80:
             continue  # pure ASCII: valid UTF-8
+        not_utf8 = np.zeros(n, dtype=bool)
         for i, v in enumerate(col.tolist()):
             try:
                 v.decode("utf-8")
             except UnicodeDecodeError:
-                mark(np.arange(n) == i, f"field {name!r} is not valid UTF-8")
-    mark(~np.isfinite(batch["ts"]), "field 'ts' must be finite")
+                not_utf8[i] = True
+        checks.append((not_utf8, f"field {name!r} is not valid UTF-8"))
+    checks.append((~np.isfinite(batch["ts"]), "field 'ts' must be finite"))
     verdict = batch["verdict"]
-    mark((verdict != 0) & (verdict != 1),
-         lambda i: f"unknown verdict {int(verdict[i])} (expected 1 for spam or 0 for not_spam)")
-    mark(np.isinf(batch["created"]), "field 'account_created_ts' must be finite")
-    return bad, ["; ".join(r) for r, b in zip(reasons, bad.tolist()) if b]
+    checks.append(((verdict != 0) & (verdict != 1),
+                   lambda i: f"unknown verdict {int(verdict[i])} (expected 1 for spam or 0 for not_spam)"))
+    checks.append((np.isinf(batch["created"]), "field 'account_created_ts' must be finite"))
+    bad = np.zeros(n, dtype=bool)
+    for mask, _ in checks:
+        bad |= mask
+    if not bad.any():
+        return bad, []
+    reasons = []
+    for i in np.flatnonzero(bad).tolist():
+        row = []
+        for mask, reason in checks:
+            if mask[i]:
+                text = reason(i) if callable(reason) else reason
+                if not row or row[-1] != text:
+                    row.append(text)
+        reasons.append("; ".join(row))
+    return bad, reasons
+
+
+# ---------------------------------------------------------------------------
+# Label batches: many labels in one structured array
+# ---------------------------------------------------------------------------
+
+
+def label_batch(label_id: list[str], email_id: list[str], window, label, weight, confidence, votes,
+                defense: str, ts) -> np.ndarray:
+    """Labels as one structured array (the batch form of the ``labels`` topic).
+
+    The defense service publishes this form for windows whose votes all came in
+    feedback batches; :func:`label_events` turns it back into label events.
+    ``window``, ``label``, ``weight``, ``confidence``, ``votes`` and ``ts`` are
+    sequences (or arrays) aligned with the ids; ``ts`` may be one number.
+
+    >>> b = label_batch(["m@w0:p0"], ["m"], [0], [1], [1.0], [0.9], [3], "reputation", 3600.0)
+    >>> b.dtype.names
+    ('label_id', 'email_id', 'window', 'label', 'weight', 'confidence', 'votes', 'defense', 'ts')
+    >>> label_events(b)[0]["label"], is_label_batch(b), is_label_batch(np.zeros(2))
+    ('spam', True, False)
+    """
+    lid = [s.encode("utf-8") for s in label_id]
+    eid = [s.encode("utf-8") for s in email_id]
+    dname = defense.encode("utf-8")
+    dtype = np.dtype([("label_id", f"S{_width(lid)}"), ("email_id", f"S{_width(eid)}"), ("window", "<i8"),
+                      ("label", "i1"), ("weight", "<f8"), ("confidence", "<f8"), ("votes", "<i8"),
+                      ("defense", f"S{max(1, len(dname))}"), ("ts", "<f8")])
+    out = np.empty(len(lid), dtype=dtype)
+    out["label_id"] = lid
+    out["email_id"] = eid
+    out["window"] = window
+    out["label"] = label
+    out["weight"] = weight
+    out["confidence"] = confidence
+    out["votes"] = votes
+    out["defense"] = dname
+    out["ts"] = ts
+    return out
+
+
+def is_label_batch(value: Any) -> bool:
+    """True when ``value`` is a label batch (:func:`label_batch`)."""
+    names = tuple(n for n, _ in LABEL_BATCH_FIELDS)
+    return (isinstance(value, np.ndarray) and value.ndim == 1 and value.dtype.names is not None
+            and set(value.dtype.names) == set(names)
+            and all(value.dtype.fields[n][0].kind == k for n, k in LABEL_BATCH_FIELDS))
+
+
+def label_events(batch: np.ndarray) -> list[dict[str, Any]]:
+    """The label events (DESIGN.md schema, plus ``label_id`` and ``window``) of a label batch.
+
+    Each event is what the service would have published as JSON for that label.
+
+    >>> b = label_batch(["m@w2:p1", "n@w2:p0"], ["m", "n"], 2, [0, 1], 1.0, [0.8, 1.0], [4, 5], "rep", 10.0)
+    >>> [(e["label_id"], e["label"], e["votes"], e["window"]) for e in label_events(b)]
+    [('m@w2:p1', 'not_spam', 4, 2), ('n@w2:p0', 'spam', 5, 2)]
+    """
+    if not is_label_batch(batch):
+        raise CodecError("not a label batch")
+    names = ("not_spam", "spam")
+    out = []
+    for lid, eid, win, lab, weight, conf, votes, defense, ts in batch.tolist():
+        out.append({"v": 1, "label_id": lid.decode("utf-8"), "email_id": eid.decode("utf-8"),
+                    "label": names[lab], "weight": weight, "confidence": conf, "votes": votes,
+                    "defense": defense.decode("utf-8"), "ts": ts, "window": win})
+    return out

@@ -344,7 +344,26 @@ class KafkaTransport(Transport):
             raise TypeError(f"record keys must be str or None, got {type(key).__name__}")
         if timestamp is not None and (isinstance(timestamp, bool) or not isinstance(timestamp, (int, float))):
             raise TypeError(f"timestamp must be a number, got {type(timestamp).__name__}")
-        data = self.codecs.encode(topic, value)
+        self._send_bytes(topic, physical, self.codecs.encode(topic, value), key, timestamp)
+
+    def send_encoded(self, topic: str, data: bytes, key: str | None = None,
+                     timestamp: float | None = None) -> None:
+        """Send a value already encoded for ``topic`` (e.g. kept in an outbox as bytes).
+
+        Same as :meth:`send` without the codec: ``data`` goes on the wire as it is.
+        """
+        self._check_open()
+        physical = self.physical(check_topic_name(topic))
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"encoded values are bytes, got {type(data).__name__}")
+        if key is not None and not isinstance(key, str):
+            raise TypeError(f"record keys must be str or None, got {type(key).__name__}")
+        if timestamp is not None and (isinstance(timestamp, bool) or not isinstance(timestamp, (int, float))):
+            raise TypeError(f"timestamp must be a number, got {type(timestamp).__name__}")
+        self._send_bytes(topic, physical, bytes(data), key, timestamp)
+
+    def _send_bytes(self, topic: str, physical: str, data: bytes, key: str | None,
+                    timestamp: float | None) -> None:
         n = self._partition_count(physical)
         if key is None:
             partition = self._round_robin % n

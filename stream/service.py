@@ -40,6 +40,7 @@ partition.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import math
@@ -58,6 +59,7 @@ from stream.codecs import (
     Undecodable,
     check_feedback_batch,
     invalid_batch_rows,
+    label_batch,
 )
 from stream.events import VERDICT_NAMES, VERDICTS, EventError, dead_letter, validate_feedback
 from stream.service_state import Batch, Claim, FencedError, ServiceStore
@@ -67,7 +69,8 @@ __all__ = ["DefenseService", "ServiceConfig", "ServiceStats", "votes_array"]
 
 log = logging.getLogger(__name__)
 
-VOTE_DTYPE_FIELDS = ("account", "email", "verdict", "ts", "created")
+VOTE_DTYPE_FIELDS = ("account", "email", "verdict", "ts", "created", "batched")
+LABELS_PER_BATCH = 50_000   # labels per record of the batch form (records stay a few MB)
 _NPY = NpyCodec()
 
 
@@ -84,6 +87,12 @@ class ServiceConfig:
     tick_seconds : float
         Event-time seconds per tick: ``ts`` and ``account_created_ts`` are divided
         by it (3600: ticks are hours, as in the simulator's defaults).
+    max_records : int
+        Records per poll, and so per database transaction.
+    batch_labels : bool
+        Publish the labels of a window whose votes all came in feedback batches
+        as label batches (:func:`stream.codecs.label_batch`, one record for many
+        labels) instead of one JSON event per label.
     """
 
     group: str = "poisonlab-defense"
@@ -98,6 +107,7 @@ class ServiceConfig:
     exit_when_idle: bool = False
     dedupe_horizon_ticks: float = 168.0
     partitions: int | None = None
+    batch_labels: bool = True
 
 
 @dataclass
@@ -113,23 +123,153 @@ class ServiceStats:
     started: float = field(default_factory=time.monotonic)
 
 
-def votes_array(account: list[bytes], email: list[bytes], verdict, ts, created) -> np.ndarray:
+def votes_array(account, email, verdict, ts, created, batched=False) -> np.ndarray:
     """Votes as one structured array (the pending-vote blob layout).
 
-    >>> votes_array([b"a"], [b"m"], [1], [0.5], [np.nan])["email"].tolist()
-    [b'm']
+    ``account`` and ``email`` are byte strings (lists or ``S`` arrays); ``batched``
+    says whether each vote came in a feedback batch (one flag or one per vote).
+
+    >>> v = votes_array([b"a"], [b"m"], [1], [0.5], [np.nan])
+    >>> v["email"].tolist(), v.dtype.names[-1], v["batched"].tolist()
+    ([b'm'], 'batched', [False])
     """
-    n = len(account)
-    aw = max([len(a) for a in account] + [1])
-    ew = max([len(e) for e in email] + [1])
-    out = np.empty(n, dtype=[("account", f"S{aw}"), ("email", f"S{ew}"), ("verdict", "i1"),
-                             ("ts", "<f8"), ("created", "<f8")])
+    account = np.asarray(account, dtype=np.bytes_)
+    email = np.asarray(email, dtype=np.bytes_)
+    out = np.empty(account.shape[0], dtype=[("account", account.dtype), ("email", email.dtype), ("verdict", "i1"),
+                                            ("ts", "<f8"), ("created", "<f8"), ("batched", "?")])
     out["account"] = account
     out["email"] = email
     out["verdict"] = verdict
     out["ts"] = ts
     out["created"] = created
+    out["batched"] = batched
     return out
+
+
+_HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)   # odd: a bijection of each word
+
+
+def factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct byte strings of an ``S`` array: ``(uniques, first index, inverse)``.
+
+    Like ``np.unique(values, return_index=True, return_inverse=True)``, but the
+    strings are sorted as one 64-bit key each (the string itself up to 8 bytes,
+    a polynomial hash of its 8-byte words beyond), which is several times
+    faster than comparing strings.  ``uniques`` come in a deterministic order
+    that is not the lexicographic one.  The result is checked
+    (``uniques[inverse] == values``), so a hash collision, even a crafted one,
+    only falls back to ``np.unique``.
+
+    >>> ids = np.array([b"account-0000042", b"a", b"account-0000042", b"c"])
+    >>> u, first, inv = factorize(ids)
+    >>> sorted(u.tolist()), bool((u[inv] == ids).all()), first[inv].tolist()
+    ([b'a', b'account-0000042', b'c'], True, [0, 1, 0, 3])
+    """
+    n = values.shape[0]
+    words = -(-values.dtype.itemsize // 8)
+    if n == 0:
+        return values[:0], np.zeros(0, np.int64), np.zeros(0, np.int64)
+    matrix = np.ascontiguousarray(values, dtype=f"S{words * 8}").view("<u8").reshape(n, words)
+    key = matrix[:, 0]
+    for j in range(1, words):
+        key = key * _HASH_MULTIPLIER + matrix[:, j]   # wraps around modulo 2**64
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    uniques = values[first]
+    inverse = inverse.reshape(n)
+    if words > 1 and not (uniques[inverse] == values).all():   # two strings with one hash
+        uniques, first, inverse = np.unique(values, return_index=True, return_inverse=True)
+        inverse = inverse.reshape(n)
+    return uniques, first, inverse
+
+
+class _Columns:
+    """The votes of one partition in one poll, in arrival order.
+
+    JSON events are gathered as Python rows and turned into arrays once per run
+    of events; batch records stay arrays.
+    """
+
+    __slots__ = ("pieces", "events")
+
+    def __init__(self):
+        self.pieces: list[np.ndarray] = []
+        self.events: list[tuple[bytes, bytes, int, float, float]] = []
+
+    def add_event(self, account: bytes, email: bytes, verdict: int, ts: float, created: float) -> None:
+        self.events.append((account, email, verdict, ts, created))
+
+    def add_batch(self, account, email, verdict, ts, created) -> None:
+        self._flush()
+        self.pieces.append(votes_array(account, email, verdict, ts, created, batched=True))
+
+    def _flush(self) -> None:
+        if self.events:
+            account, email, verdict, ts, created = zip(*self.events)
+            self.pieces.append(votes_array(account, email, verdict, ts, created))
+            self.events = []
+
+    def votes(self) -> np.ndarray | None:
+        self._flush()
+        if not self.pieces:
+            return None
+        if len(self.pieces) == 1:
+            return self.pieces[0]
+        return votes_array(*(np.concatenate([p[f] for p in self.pieces]) for f in VOTE_DTYPE_FIELDS))
+
+
+class _AccountTable:
+    """Per-account defense state of the accounts one poll touches, with the poll's deltas.
+
+    Loaded from the store the first time an account shows up in the poll, then
+    kept here across the windows the poll decides: state as arrays indexed by a
+    row per account, deltas (what the poll adds) beside it.
+    """
+
+    def __init__(self, store: ServiceStore, names: list[str]):
+        self.store = store
+        self.names = names
+        self.index: dict[bytes, int] = {}
+        self.keys: list[bytes] = []
+        self.value = {f: np.zeros(0) for f in names}
+        self.delta = {f: np.zeros(0) for f in names}
+
+    def rows(self, accounts: np.ndarray) -> np.ndarray:
+        """Row of each account (unique byte strings), loading the unknown ones from the store."""
+        keys = accounts.tolist()
+        index = self.index
+        missing = [a for a in keys if a not in index]
+        if missing:
+            loaded = self.store.account_state([a.decode("utf-8") for a in missing], self.names)
+            start = len(self.keys)
+            index.update(zip(missing, range(start, start + len(missing))))
+            self.keys.extend(missing)
+            for f in self.names:
+                self.value[f] = np.concatenate([self.value[f], loaded[f]])
+                self.delta[f] = np.concatenate([self.delta[f], np.zeros(len(missing))])
+        return np.fromiter((index[a] for a in keys), dtype=np.int64, count=len(keys))
+
+    def get(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        return {f: self.value[f][rows] for f in self.names}
+
+    def update(self, rows: np.ndarray, before: dict[str, np.ndarray], after: dict[str, np.ndarray]) -> None:
+        for f in self.names:
+            delta = after[f] - before[f]
+            self.value[f][rows] = before[f] + delta
+            self.delta[f][rows] += delta
+
+    def delta_rows(self) -> list[tuple[str, str, float]]:
+        """``(account, field, delta)`` of every non-zero delta."""
+        out: list[tuple[str, str, float]] = []
+        names: dict[int, str] = {}
+        for f in self.names:
+            delta = self.delta[f]
+            nz = np.flatnonzero(delta)
+            for i, d in zip(nz.tolist(), delta[nz].tolist()):
+                name = names.get(i)
+                if name is None:
+                    name = names[i] = self.keys[i].decode("utf-8")
+                out.append((name, f, d))
+        return out
 
 
 class _Partition:
@@ -174,6 +314,7 @@ class DefenseService:
         self._consumer = None
         self._last_record = time.monotonic()
         self._since_prune = 0
+        self._added: list[tuple[int, int, np.ndarray]] = []   # pending pieces of the current poll
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -198,6 +339,7 @@ class DefenseService:
 
     def run(self, should_stop: Callable[[], bool] = lambda: False) -> ServiceStats:
         """Process until ``should_stop()`` (or, with ``exit_when_idle``, until idle)."""
+        self.warm_up()
         self.ensure_topics()
         self._open_consumer()
         self.publish()
@@ -208,6 +350,17 @@ class DefenseService:
         finally:
             self.close()
         return self.stats
+
+    def warm_up(self) -> None:
+        """Run a copy of the chain on a few votes, so that its Numba kernels are compiled
+        (or loaded from Numba's cache) before the first record, not while deciding it."""
+        try:
+            chain = copy.deepcopy(self.chain)
+        except Exception:  # noqa: BLE001 - a chain that cannot be copied is simply not warmed up
+            log.debug("chain not warmed up: it cannot be copied", exc_info=True)
+            return
+        votes = VoteBatch.of([0, 1, 2], [0, 0, 1], [1, 1, 0], [1.0, 1.0, 1.0], [-1e9, -1e9, math.nan])
+        chain.process(votes, now=2.0)
 
     # -- rebalances ------------------------------------------------------------------
 
@@ -290,13 +443,17 @@ class DefenseService:
 
     def _idle_done(self) -> bool:
         return (time.monotonic() - self._last_record >= self.config.idle_close_s and bool(self._parts)
-                and not self._has_pending() and self._caught_up() and not self.store.unpublished(1))
+                and not self._has_pending() and self._caught_up() and not self.store.has_unpublished())
 
     def _process(self, records: list[Record], close_all: bool) -> None:
         batch = Batch(topic=self.config.feedback_topic)
+        self._added = []
         try:
             self._ingest(records, batch)
             self._close_windows(batch, close_all)
+            # votes decided in this very poll never need to be stored as pending
+            batch.pending_add = [(p, w, _NPY.encode(piece)) for p, w, piece in self._added
+                                 if w > self._parts[p].closed]
             for p, part in self._parts.items():
                 if part.dirty or close_all or batch.pending_closed:
                     batch.offsets[p] = (part.offset, part.watermark, part.closed, part.epoch)
@@ -306,6 +463,8 @@ class DefenseService:
             self.close()
             self._open_consumer()
             return
+        finally:
+            self._added = []
         for part in self._parts.values():
             part.dirty = False
         self.stats.commits += 1
@@ -321,31 +480,39 @@ class DefenseService:
 
     # -- ingest: decode, validate, dedupe, assign windows -----------------------------------
 
+    @staticmethod
+    def _record_id(v: Any) -> str | None:
+        if isinstance(v, dict) and isinstance(v.get("event_id"), str):
+            return "e:" + v["event_id"]
+        if isinstance(v, np.ndarray):
+            return "b:" + hashlib.sha1(v.dtype.str.encode() + v.tobytes()).hexdigest()
+        return None
+
     def _ingest(self, records: list[Record], batch: Batch) -> None:
-        ids: list[str] = []
-        for r in records:
-            v = r.value
-            if isinstance(v, dict) and isinstance(v.get("event_id"), str):
-                ids.append("e:" + v["event_id"])
-            elif isinstance(v, np.ndarray):
-                ids.append("b:" + hashlib.sha1(v.dtype.str.encode() + v.tobytes()).hexdigest())
-        seen = self.store.seen(ids) if ids else set()
-        chunk: dict[int, list] = {}   # partition -> [account, email, verdict, ts, created]
-        for r in records:
-            part = self._parts[r.partition]
-            part.offset = max(part.offset, r.offset + 1)
+        rids = [self._record_id(r.value) for r in records]
+        wanted = [rid for rid in rids if rid is not None]
+        seen = self.store.seen(wanted) if wanted else set()
+        chunk: dict[int, _Columns] = {}
+        parts = self._parts
+        for r, rid in zip(records, rids):
+            part = parts[r.partition]
+            if r.offset + 1 > part.offset:
+                part.offset = r.offset + 1
             part.dirty = True
-            self.stats.records += 1
+            cols = chunk.get(r.partition)
+            if cols is None:
+                cols = chunk[r.partition] = _Columns()
             v = r.value
-            cols = chunk.setdefault(r.partition, [[], [], [], [], []])
             if isinstance(v, np.ndarray):
-                self._ingest_batch(r, v, cols, seen, batch)
+                self._ingest_batch(r, v, rid, cols, seen, batch)
             else:
                 self._ingest_event(r, v, cols, seen, batch)
-        for p, (account, email, verdict, ts, created) in chunk.items():
-            if account:
-                self._assign_windows(p, votes_array(account, email, verdict, ts, created), batch)
-        self.stats.votes += sum(len(cols[0]) for cols in chunk.values())
+        self.stats.records += len(records)
+        for p, cols in chunk.items():
+            votes = cols.votes()
+            if votes is not None and len(votes):
+                self._assign_windows(p, votes)
+                self.stats.votes += len(votes)
 
     def _dead(self, r: Record, reason: str, batch: Batch, value: Any = None) -> None:
         shown = r.value.raw if isinstance(r.value, Undecodable) else (r.value if value is None else value)
@@ -354,7 +521,7 @@ class DefenseService:
                               "partition": r.partition, "offset": r.offset}))
         self.stats.deadletters += 1
 
-    def _ingest_event(self, r: Record, v: Any, cols: list, seen: set[str], batch: Batch) -> None:
+    def _ingest_event(self, r: Record, v: Any, cols: _Columns, seen: set[str], batch: Batch) -> None:
         if isinstance(v, Undecodable):
             self._dead(r, v.reason, batch)
             return
@@ -372,24 +539,21 @@ class DefenseService:
         batch.seen.append((rid, ts))
         created = event.get("account_created_ts")
         tick = self.config.tick_seconds
-        cols[0].append(event["account_id"].encode("utf-8"))
-        cols[1].append(event["email_id"].encode("utf-8"))
-        cols[2].append(VERDICTS[event["verdict"]])
-        cols[3].append(ts / tick)
-        cols[4].append(math.nan if created is None else float(created) / tick)
+        cols.add_event(event["account_id"].encode("utf-8"), event["email_id"].encode("utf-8"),
+                       VERDICTS[event["verdict"]], ts / tick, math.nan if created is None else float(created) / tick)
 
-    def _ingest_batch(self, r: Record, v: np.ndarray, cols: list, seen: set[str], batch: Batch) -> None:
+    def _ingest_batch(self, r: Record, v: np.ndarray, rid: str | None, cols: _Columns, seen: set[str],
+                      batch: Batch) -> None:
         problem = check_feedback_batch(v)
         if problem is not None:
             self._dead(r, problem, batch, value=f"<array {v.dtype.str} shape {v.shape}>")
             return
-        rid = "b:" + hashlib.sha1(v.dtype.str.encode() + v.tobytes()).hexdigest()
         if rid in seen:
             self.stats.duplicates += 1
             return
         seen.add(rid)
         bad, reasons = invalid_batch_rows(v)
-        if bad.any():
+        if reasons:
             rows = np.flatnonzero(bad)
             for i, reason in zip(rows.tolist(), reasons):
                 self._dead(r, f"row {i}: {reason}", batch, value=repr(v[i].tolist()))
@@ -398,13 +562,9 @@ class DefenseService:
             return
         batch.seen.append((rid, float(v["ts"].max())))
         tick = self.config.tick_seconds
-        cols[0].extend(v["account_id"].tolist())
-        cols[1].extend(v["email_id"].tolist())
-        cols[2].extend(v["verdict"].tolist())
-        cols[3].extend((v["ts"] / tick).tolist())
-        cols[4].extend((v["created"] / tick).tolist())
+        cols.add_batch(v["account_id"], v["email_id"], v["verdict"], v["ts"] / tick, v["created"] / tick)
 
-    def _assign_windows(self, p: int, votes: np.ndarray, batch: Batch) -> None:
+    def _assign_windows(self, p: int, votes: np.ndarray) -> None:
         part = self._parts[p]
         w = self.config.window
         start = -math.inf if part.watermark is None else part.watermark
@@ -412,10 +572,10 @@ class DefenseService:
         window = np.maximum(np.floor(marks / w).astype(np.int64), part.closed + 1)
         part.watermark = float(marks[-1])
         bounds = np.flatnonzero(np.diff(window)) + 1
-        for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(window)]):
+        for lo, hi in zip(np.r_[0, bounds].tolist(), np.r_[bounds, len(window)].tolist()):
             piece = votes[lo:hi]
             part.pending.append((int(window[lo]), piece))
-            batch.pending_add.append((p, int(window[lo]), _NPY.encode(piece)))
+            self._added.append((p, int(window[lo]), piece))
 
     # -- decide closed windows ------------------------------------------------------------
 
@@ -435,9 +595,10 @@ class DefenseService:
         closing = [win for win in pending if limit is not None and win <= limit]
         if not closing:
             return
-        cache: dict[bytes, dict[str, float]] = {}
+        table = _AccountTable(self.store, [f for _, _, f in self._fields])
         for win in closing:
-            self._decide(win, cache, batch)
+            self._decide(win, table, batch)
+        batch.deltas = table.delta_rows()
         last = closing[-1]
         for p, part in parts.items():
             part.pending = [(win, v) for win, v in part.pending if win > last]
@@ -445,51 +606,29 @@ class DefenseService:
             batch.pending_closed[p] = last
             part.dirty = True
 
-    def _decide(self, win: int, cache: dict[bytes, dict[str, float]], batch: Batch) -> None:
-        pieces, partition_of = [], []
-        for p in sorted(self._parts):
-            for pw, v in self._parts[p].pending:
-                if pw == win:
-                    pieces.append(v)
-                    partition_of.append(np.full(len(v), p, dtype=np.int64))
+    def _decide(self, win: int, table: _AccountTable, batch: Batch) -> None:
+        pieces = [(p, v) for p in sorted(self._parts) for pw, v in self._parts[p].pending if pw == win]
         if not pieces:
             return
-        account = np.concatenate([v["account"] for v in pieces])
-        email = np.concatenate([v["email"] for v in pieces])
-        part_of = np.concatenate(partition_of)
-        accounts, acc_local = np.unique(account, return_inverse=True)
-        emails, email_local = np.unique(email, return_inverse=True)
-        verdict = np.concatenate([v["verdict"] for v in pieces])
-        ts = np.concatenate([v["ts"] for v in pieces])
-        created = np.concatenate([v["created"] for v in pieces])
+        account = np.concatenate([v["account"] for _, v in pieces])
+        email = np.concatenate([v["email"] for _, v in pieces])
+        part_of = np.concatenate([np.full(len(v), p, dtype=np.int64) for p, v in pieces])
+        batched = all("batched" in v.dtype.names and bool(v["batched"].all()) for _, v in pieces)
+        accounts, _, acc_local = factorize(account)
+        # pieces are in partition order: an email's first vote is in its lowest partition
+        emails, first, email_local = factorize(email)
+        verdict = np.concatenate([v["verdict"] for _, v in pieces])
+        ts = np.concatenate([v["ts"] for _, v in pieces])
+        created = np.concatenate([v["created"] for _, v in pieces])
         votes = VoteBatch.of(acc_local, email_local, verdict, ts, created)
-        old = self._load_state(accounts, cache)
+        rows = table.rows(accounts) if self._fields else np.zeros(0, np.int64)
+        old = table.get(rows)
         self._set_chain_state(old)
         now = (win + 1) * self.config.window
         decision = self.chain.process(votes, now=now)
-        new = self._get_chain_state(len(accounts))
-        for name, before in old.items():
-            delta = new[name] - before
-            for i in np.flatnonzero(delta).tolist():
-                key = accounts[i]
-                state = cache[key]
-                state[name] = before[i] + delta[i]
-                d = batch.deltas.setdefault(key.decode("utf-8"), {})
-                d[name] = d.get(name, 0.0) + float(delta[i])
-        self._emit_labels(win, now, decision.labels, emails, email_local, part_of, batch)
+        table.update(rows, old, self._get_chain_state(len(accounts)))
+        self._emit_labels(win, now, decision.labels, emails, part_of[first], batched, batch)
         self.stats.windows += 1
-
-    def _load_state(self, accounts: np.ndarray, cache: dict[bytes, dict[str, float]]) -> dict[str, np.ndarray]:
-        names = [f for _, _, f in self._fields]
-        if not names:
-            return {}
-        missing = [a for a in accounts.tolist() if a not in cache]
-        if missing:
-            loaded = self.store.account_state([a.decode("utf-8") for a in missing], names)
-            for i, a in enumerate(missing):
-                cache[a] = {f: float(loaded[f][i]) for f in names}
-        keys = accounts.tolist()
-        return {f: np.array([cache[a][f] for a in keys], dtype=np.float64) for f in names}
 
     def _set_chain_state(self, state: dict[str, np.ndarray]) -> None:
         members: list[dict] = [{} for _ in self.chain.members]
@@ -505,41 +644,64 @@ class DefenseService:
             out[name] = np.pad(arr, (0, n - arr.shape[0])) if arr.shape[0] < n else arr
         return out
 
-    def _emit_labels(self, win: int, now: float, labels, emails: np.ndarray, email_local: np.ndarray,
-                     part_of: np.ndarray, batch: Batch) -> None:
-        if not len(labels):
+    def _emit_labels(self, win: int, now: float, labels, emails: np.ndarray, email_part: np.ndarray,
+                     batched: bool, batch: Batch) -> None:
+        n = len(labels)
+        if not n:
             return
-        first_part = np.full(len(emails), np.iinfo(np.int64).max, dtype=np.int64)
-        np.minimum.at(first_part, email_local, part_of)
+        e = labels.email
+        email_ids = [m.decode("utf-8") for m in emails[e].tolist()]
+        label_ids = [f"{m}@w{win}:p{p}" for m, p in zip(email_ids, email_part[e].tolist())]
+        label, weight = labels.label.tolist(), labels.weight.astype(np.float64).tolist()
+        confidence, votes = labels.confidence.astype(np.float64).tolist(), labels.votes.astype(np.int64).tolist()
         defense = self.chain.name
         ts = now * self.config.tick_seconds
-        for e, label, weight, confidence, votes in zip(labels.email.tolist(), labels.label.tolist(),
-                                                       labels.weight.tolist(), labels.confidence.tolist(),
-                                                       labels.votes.tolist()):
-            email_id = emails[e].decode("utf-8")
-            label_id = f"{email_id}@w{win}:p{int(first_part[e])}"
-            row = {"label_id": label_id, "email_id": email_id, "window": win, "label": VERDICT_NAMES[label],
-                   "weight": float(weight), "confidence": float(confidence), "votes": int(votes),
-                   "defense": defense, "ts": ts}
-            batch.labels.append(row)
-            batch.outbox.append((self.config.labels_topic, email_id,
-                                 {"v": 1, **{k: row[k] for k in ("label_id", "email_id", "label", "weight",
-                                                                  "confidence", "votes", "defense", "ts")},
-                                  "window": win}))
-        self.stats.labels += len(labels)
+        rows = [(lid, m, win, VERDICT_NAMES[lab], w, c, k, defense, ts)   # LABEL_COLUMNS
+                for lid, m, lab, w, c, k in zip(label_ids, email_ids, label, weight, confidence, votes)]
+        batch.labels.extend(rows)
+        topic = self.config.labels_topic
+        if batched and self.config.batch_labels:
+            for lo in range(0, n, LABELS_PER_BATCH):
+                hi = lo + LABELS_PER_BATCH
+                arr = label_batch(label_ids[lo:hi], email_ids[lo:hi], win, label[lo:hi], weight[lo:hi],
+                                  confidence[lo:hi], votes[lo:hi], defense, ts)
+                batch.outbox_batches.append((topic, f"w{win}", _NPY.encode(arr)))
+        else:
+            batch.outbox.extend(
+                (topic, m, {"v": 1, "label_id": lid, "email_id": m, "label": lab, "weight": w, "confidence": c,
+                            "votes": k, "defense": d, "ts": t, "window": win})
+                for lid, m, _, lab, w, c, k, d, t in rows)
+        self.stats.labels += n
 
     # -- outbox -----------------------------------------------------------------------
 
     def publish(self) -> int:
-        """Send what the outbox holds, flush, mark it published; returns the count."""
+        """Send what the outboxes hold, flush, mark it published; returns the record count.
+
+        The outboxes keep values encoded (JSON text, ``.npy`` bytes): they go on the
+        wire as they are.
+        """
         import json
 
+        send = getattr(self.transport, "send_encoded", None)
         total = 0
         while rows := self.store.unpublished(10_000):
             for _, topic, key, value in rows:
-                self.transport.send(topic, json.loads(value), key=key)
+                if send is not None:
+                    send(topic, value.encode("utf-8"), key=key)
+                else:
+                    self.transport.send(topic, json.loads(value), key=key)
             self.transport.flush()
             self.store.mark_published([r[0] for r in rows])
+            total += len(rows)
+        while rows := self.store.unpublished_batches(64):
+            for _, topic, key, data in rows:
+                if send is not None:
+                    send(topic, data, key=key)
+                else:
+                    self.transport.send(topic, _NPY.decode(data), key=key)
+            self.transport.flush()
+            self.store.mark_published([r[0] for r in rows], batches=True)
             total += len(rows)
         self.stats.published += total
         return total

@@ -21,7 +21,11 @@ one database.
 ``svc_labels``
     Every label decided (the source of truth), with its deterministic id.
 ``svc_outbox``
-    Labels and dead letters to publish; marked once the broker acknowledged.
+    Labels and dead letters to publish as JSON events; marked once the broker
+    acknowledged.
+``svc_outbox_batch``
+    Label batches to publish (:func:`stream.codecs.label_batch`, ``.npy`` bytes
+    as they go on the wire): one row for many labels.
 
 :meth:`ServiceStore.commit` writes one poll's worth of all of these in a single
 transaction, fenced by the partition epochs, so a crash anywhere neither loses
@@ -32,7 +36,7 @@ nor double-counts a vote.
 >>> claim[0].offset, claim[0].epoch
 (0, 1)
 >>> store.commit(Batch(offsets={0: (12, 3.5, -1, 1)}, seen=[("e:1", 3.5)],
-...                    deltas={"acc": {"0.reputation.alpha": 1.0}}))
+...                    deltas=[("acc", "0.reputation.alpha", 1.0)]))
 >>> store.claim("feedback", [0], topic_id="t1")[0].offset
 12
 >>> store.account_state(["acc", "nobody"])["0.reputation.alpha"].tolist()
@@ -57,6 +61,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -64,11 +69,11 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-__all__ = ["Batch", "Claim", "FencedError", "ServiceStore", "StateError"]
+__all__ = ["LABEL_COLUMNS", "Batch", "Claim", "FencedError", "ServiceStore", "StateError", "encode_json"]
 
 _CHUNK = 500  # ids per IN (...) query
 
@@ -147,6 +152,17 @@ class Outbox(_Base):
     __table_args__ = (Index("ix_svc_outbox_pub", "namespace", "published", "id"),)
 
 
+class OutboxBatch(_Base):
+    __tablename__ = "svc_outbox_batch"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    namespace: Mapped[str] = mapped_column(String(200))
+    topic: Mapped[str] = mapped_column(String(250))
+    key: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    published: Mapped[bool] = mapped_column(Boolean, default=False)
+    __table_args__ = (Index("ix_svc_outbox_batch_pub", "namespace", "published", "id"),)
+
+
 @dataclass
 class Claim:
     """What a partition's new owner resumes from."""
@@ -163,7 +179,11 @@ class Claim:
 class Batch:
     """Everything one poll changes, committed atomically by :meth:`ServiceStore.commit`.
 
-    ``offsets`` maps partition to ``(next offset, watermark, closed window, epoch)``.
+    ``offsets`` maps partition to ``(next offset, watermark, closed window, epoch)``;
+    ``deltas`` holds ``(account, field, delta)`` rows, at most one per account and
+    field; ``labels`` tuples of the :data:`LABEL_COLUMNS` values (``label`` is
+    ``"spam"`` or ``"not_spam"``); ``outbox`` JSON events and ``outbox_batches``
+    encoded label batches to publish.
     """
 
     topic: str = "feedback"
@@ -171,9 +191,42 @@ class Batch:
     seen: list[tuple[str, float]] = field(default_factory=list)
     pending_add: list[tuple[int, int, bytes]] = field(default_factory=list)   # (partition, window, blob)
     pending_closed: dict[int, int] = field(default_factory=dict)              # partition -> last closed
-    deltas: dict[str, dict[str, float]] = field(default_factory=dict)         # account -> field -> delta
-    labels: list[dict[str, Any]] = field(default_factory=list)
+    deltas: list[tuple[str, str, float]] = field(default_factory=list)        # (account, field, delta)
+    labels: list[tuple] = field(default_factory=list)                        # LABEL_COLUMNS values
     outbox: list[tuple[str, str | None, dict]] = field(default_factory=list)  # (topic, key, value)
+    outbox_batches: list[tuple[str, str | None, bytes]] = field(default_factory=list)  # (topic, key, data)
+
+
+def encode_json(value: Any) -> str:
+    """The outbox text of a JSON event: compact, as the pipeline's JSON codec writes it.
+
+    >>> encode_json({"v": 1, "email_id": "é"})
+    '{"v":1,"email_id":"é"}'
+    """
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+#: Values of a :attr:`Batch.labels` row, in order.
+LABEL_COLUMNS = ("label_id", "email_id", "window", "label", "weight", "confidence", "votes", "defense", "ts")
+
+
+def _bulk(conn: Connection, stmt: Any, columns: Sequence[str], rows: list[tuple]) -> None:
+    """Execute the INSERT ``stmt`` once per row of ``rows`` (values of ``columns``), as one
+    DBAPI ``executemany``.
+
+    The SQL is SQLAlchemy's own rendering of ``stmt`` for the connection's
+    dialect, compiled for exactly ``columns``; rows go to the driver as they are
+    (plain str, int, float, bytes and bool values, which every driver takes
+    without conversion), skipping SQLAlchemy's per-row parameter processing,
+    which costs more than the insert itself for many rows.
+    """
+    compiled = stmt.compile(dialect=conn.dialect, column_keys=list(columns))
+    if compiled.positional:
+        order = [columns.index(name) for name in compiled.positiontup]
+        params: list = rows if order == list(range(len(columns))) else [tuple(r[i] for i in order) for r in rows]
+    else:
+        params = [dict(zip(columns, r)) for r in rows]
+    conn.exec_driver_sql(compiled.string, params)
 
 
 def _chunks(items: Sequence, n: int = _CHUNK) -> Iterable[Sequence]:
@@ -194,6 +247,7 @@ class ServiceStore:
 
     def __init__(self, url: str, namespace: str):
         self.namespace = namespace
+        self._compiled: dict[tuple, Any] = {}
         try:
             self.engine: Engine = create_engine(url, future=True)
         except Exception as exc:  # noqa: BLE001 - bad URL or missing driver
@@ -246,39 +300,47 @@ class ServiceStore:
         return out
 
     def commit(self, batch: Batch) -> None:
-        """Write one poll's changes in one transaction; :class:`FencedError` if a partition moved."""
+        """Write one poll's changes in one transaction; :class:`FencedError` if a partition moved.
+
+        Rows go in with one multi-row statement per table (SQLAlchemy Core
+        ``executemany``), account deltas as one ``insert ... on conflict do
+        update`` adding to the stored value, in a fixed order so that instances
+        sharing a PostgreSQL database lock rows in the same order.
+        """
         ns = self.namespace
         try:
-            with Session(self.engine) as s, s.begin():
+            with self.engine.begin() as conn:
                 for p, (offset, watermark, closed, epoch) in sorted(batch.offsets.items()):
-                    res = s.execute(update(Offset).where(
+                    res = conn.execute(update(Offset).where(
                         Offset.namespace == ns, Offset.topic == batch.topic, Offset.partition == p,
                         Offset.epoch == epoch).values(offset=offset, watermark=watermark, closed=closed))
                     if res.rowcount != 1:
                         raise FencedError(f"partition {p} of {batch.topic!r} is owned by another instance")
                 if batch.seen:
-                    s.execute(self._insert(Seen), [{"namespace": ns, "record_id": r, "ts": t} for r, t in batch.seen])
+                    _bulk(conn, self._insert(Seen), ("namespace", "record_id", "ts"),
+                          [(ns, r, t) for r, t in batch.seen])
                 if batch.pending_add:   # before the delete: votes of this poll may be decided already
-                    s.execute(self._insert(Pending), [{"namespace": ns, "partition": p, "window": w, "data": d}
-                                                      for p, w, d in batch.pending_add])
+                    _bulk(conn, self._insert(Pending), ("namespace", "partition", "window", "data"),
+                          [(ns, p, w, d) for p, w, d in batch.pending_add])
                 for p, w in sorted(batch.pending_closed.items()):
-                    s.execute(delete(Pending).where(Pending.namespace == ns, Pending.partition == p,
-                                                    Pending.window <= w))
-                rows = [{"namespace": ns, "account_id": a, "field": f, "value": v}
-                        for a in sorted(batch.deltas) for f, v in sorted(batch.deltas[a].items()) if v != 0.0]
+                    conn.execute(delete(Pending).where(Pending.namespace == ns, Pending.partition == p,
+                                                       Pending.window <= w))
+                rows = [(ns, a, f, v) for a, f, v in sorted(batch.deltas) if v != 0.0]
                 if rows:
                     ins = self._insert(AccountState)
                     ins = ins.on_conflict_do_update(
                         index_elements=["namespace", "account_id", "field"],
                         set_={"value": AccountState.value + ins.excluded.value})
-                    for chunk in _chunks(rows, 2000):
-                        s.execute(ins, list(chunk))
+                    _bulk(conn, ins, ("namespace", "account_id", "field", "value"), rows)
                 if batch.labels:
-                    s.execute(self._insert(Label), [{"namespace": ns, **label} for label in batch.labels])
+                    _bulk(conn, self._insert(Label), ("namespace", *LABEL_COLUMNS),
+                          [(ns, *label) for label in batch.labels])
                 if batch.outbox:
-                    s.execute(self._insert(Outbox), [
-                        {"namespace": ns, "topic": t, "key": k, "value": json.dumps(v, separators=(",", ":")),
-                         "published": False} for t, k, v in batch.outbox])
+                    _bulk(conn, self._insert(Outbox), ("namespace", "topic", "key", "value", "published"),
+                          [(ns, t, k, encode_json(v), False) for t, k, v in batch.outbox])
+                if batch.outbox_batches:
+                    _bulk(conn, self._insert(OutboxBatch), ("namespace", "topic", "key", "data", "published"),
+                          [(ns, t, k, d, False) for t, k, d in batch.outbox_batches])
         except FencedError:
             raise
         except SQLAlchemyError as exc:
@@ -286,27 +348,53 @@ class ServiceStore:
 
     # -- reads ------------------------------------------------------------------
 
+    def _select_in(self, conn: Connection, columns: Sequence[Any], key: Any, keys: Sequence[str]) -> list[tuple]:
+        """Rows of ``columns`` of this namespace whose ``key`` column is in ``keys``.
+
+        One ``key IN (...)`` query per :data:`_CHUNK` keys, each with exactly
+        :data:`_CHUNK` parameters (a short chunk repeats its first key), so the
+        statement is rendered by SQLAlchemy once and then goes to the driver as it
+        is. Rows may come more than once (repeated keys).
+        """
+        cache_key = (tuple(str(c) for c in columns), str(key))
+        compiled = self._compiled.get(cache_key)
+        if compiled is None:
+            table = key.class_
+            stmt = select(*columns).where(table.namespace == bindparam("ns_", value=self.namespace),
+                                          key.in_(bindparam("keys_", value=[""] * _CHUNK, expanding=True)))
+            compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+            names = [f"keys__{i + 1}" for i in range(_CHUNK)]
+            if set(compiled.params) != {"ns_", *names}:   # not the rendering expected: no shortcut
+                compiled = None
+            self._compiled[cache_key] = compiled
+        rows: list[tuple] = []
+        for chunk in _chunks(list(keys)):
+            if compiled is None:
+                rows.extend(conn.execute(select(*columns).where(key.class_.namespace == self.namespace,
+                                                                key.in_(chunk))).all())
+                continue
+            values = list(chunk) + [chunk[0]] * (_CHUNK - len(chunk))
+            named = {"ns_": self.namespace, **{f"keys__{i + 1}": v for i, v in enumerate(values)}}
+            params = tuple(named[n] for n in compiled.positiontup) if compiled.positional else named
+            rows.extend(conn.exec_driver_sql(compiled.string, params).all())
+        return rows
+
     def seen(self, record_ids: Sequence[str]) -> set[str]:
         """The ids among ``record_ids`` already counted."""
-        found: set[str] = set()
-        with Session(self.engine) as s:
-            for chunk in _chunks(list(record_ids)):
-                found.update(s.scalars(select(Seen.record_id).where(
-                    Seen.namespace == self.namespace, Seen.record_id.in_(chunk))))
-        return found
+        with self.engine.connect() as conn:
+            return {r for (r,) in self._select_in(conn, [Seen.record_id], Seen.record_id, record_ids)}
 
     def account_state(self, accounts: Sequence[str], fields: Sequence[str] = ()) -> dict[str, np.ndarray]:
         """Per-account state aligned with ``accounts`` (0.0 where nothing is stored)."""
         index = {a: i for i, a in enumerate(accounts)}
         out: dict[str, np.ndarray] = {f: np.zeros(len(accounts)) for f in fields}
-        with Session(self.engine) as s:
-            for chunk in _chunks(list(accounts)):
-                for a, f, v in s.execute(select(AccountState.account_id, AccountState.field, AccountState.value)
-                                         .where(AccountState.namespace == self.namespace,
-                                                AccountState.account_id.in_(chunk))):
-                    if f not in out:
-                        out[f] = np.zeros(len(accounts))
-                    out[f][index[a]] = v
+        with self.engine.connect() as conn:
+            rows = self._select_in(conn, [AccountState.account_id, AccountState.field, AccountState.value],
+                                   AccountState.account_id, accounts)
+        for a, f, v in rows:
+            if f not in out:
+                out[f] = np.zeros(len(accounts))
+            out[f][index[a]] = v
         return out
 
     def reputations(self) -> dict[str, dict[str, float]]:
@@ -333,25 +421,48 @@ class ServiceStore:
     # -- outbox -----------------------------------------------------------------
 
     def unpublished(self, limit: int = 10_000) -> list[tuple[int, str, str | None, str]]:
-        with Session(self.engine) as s:
-            return [tuple(r) for r in s.execute(
+        """Up to ``limit`` JSON events still to publish: ``(id, topic, key, JSON text)``."""
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(
                 select(Outbox.id, Outbox.topic, Outbox.key, Outbox.value)
                 .where(Outbox.namespace == self.namespace, Outbox.published.is_(False))
                 .order_by(Outbox.id).limit(limit)).all()]
 
-    def mark_published(self, ids: Sequence[int]) -> None:
-        with Session(self.engine) as s, s.begin():
+    def unpublished_batches(self, limit: int = 100) -> list[tuple[int, str, str | None, bytes]]:
+        """Up to ``limit`` encoded batches still to publish: ``(id, topic, key, bytes)``."""
+        with self.engine.connect() as conn:
+            return [(i, t, k, bytes(d)) for i, t, k, d in conn.execute(
+                select(OutboxBatch.id, OutboxBatch.topic, OutboxBatch.key, OutboxBatch.data)
+                .where(OutboxBatch.namespace == self.namespace, OutboxBatch.published.is_(False))
+                .order_by(OutboxBatch.id).limit(limit)).all()]
+
+    def has_unpublished(self) -> bool:
+        """True while either outbox holds something not yet acknowledged by the broker."""
+        with self.engine.connect() as conn:
+            for model in (Outbox, OutboxBatch):
+                if conn.execute(select(model.id).where(model.namespace == self.namespace,
+                                                       model.published.is_(False)).limit(1)).first():
+                    return True
+        return False
+
+    def mark_published(self, ids: Sequence[int], batches: bool = False) -> None:
+        """Mark outbox rows (``batches``: rows of the batch outbox) as published."""
+        model = OutboxBatch if batches else Outbox
+        with self.engine.begin() as conn:
             for chunk in _chunks(list(ids)):
-                s.execute(update(Outbox).where(Outbox.namespace == self.namespace, Outbox.id.in_(chunk))
-                          .values(published=True))
+                conn.execute(update(model).where(model.namespace == self.namespace, model.id.in_(chunk))
+                             .values(published=True))
 
     def republish(self, topics: Iterable[str]) -> int:
         """Publish again everything sent to ``topics`` (after a broker lost them)."""
-        with Session(self.engine) as s, s.begin():
-            res = s.execute(update(Outbox).where(Outbox.namespace == self.namespace,
-                                                 Outbox.topic.in_(list(topics)))
-                            .values(published=False))
-            return res.rowcount
+        count = 0
+        with self.engine.begin() as conn:
+            for model in (Outbox, OutboxBatch):
+                res = conn.execute(update(model).where(model.namespace == self.namespace,
+                                                       model.topic.in_(list(topics)))
+                                   .values(published=False))
+                count += res.rowcount
+        return count
 
     def prune_seen(self, before_ts: float) -> int:
         """Forget counted record ids older than ``before_ts`` (event time)."""

@@ -144,6 +144,13 @@ def test_ds_steps_match_reference(seed, with_prior):
     np.testing.assert_allclose(e, naive.ds_e_step(task, worker, label, weight, errors, priors, n_tasks))
     np.testing.assert_allclose(_ds_elbo(task, worker, label, weight, e.copy(), priors, errors),
                                naive.ds_elbo(task, worker, label, weight, e, priors, errors))
+    # The count-table form of the bound used inside EM gives the same value.
+    from defenses.kernels.dawid_skene import _ds_elbo_from_counts
+
+    counts, errors2 = _ds_m_step(task, worker, label, weight, e, prior)
+    task_weight = np.bincount(task, weights=weight, minlength=n_tasks)
+    np.testing.assert_allclose(_ds_elbo_from_counts(counts, prior, errors2, e.copy(), task_weight, priors),
+                               naive.ds_elbo(task, worker, label, weight, e, priors, errors2), rtol=1e-10)
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -72,7 +72,7 @@ def test_sweep_report(db, tmp_path):
     # the summary row of (0.05, none): mean and spread over the three seeds
     values = [_asr("none", 0.05, s) for s in SEEDS]
     row = next(line for line in text.splitlines() if line.startswith("| 0.05 | none |"))
-    assert f"{np.mean(values):.3f} ({min(values):.2f}–{max(values):.2f})" in row
+    assert f"{np.mean(values):.3f} ({min(values):.3f}–{max(values):.3f})" in row
     for name in ("outcome_vs_value.png", "timelines.png", "trust.png"):
         assert f"]({name})" in text
         _png(tmp_path / "out" / name)

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from defenses.chain import Chain
 from defenses.reputation import Reputation
-from stream.codecs import Codecs, feedback_batch, pipeline_codecs
+from stream.codecs import Codecs, feedback_batch, label_events, pipeline_codecs
 from stream.events import feedback_event
 from stream.kafka import KafkaTransport
 from stream.service import DefenseService, ServiceConfig
@@ -104,14 +104,21 @@ def read_topic(broker, prefix: str, topic: str, timeout: float = 20.0) -> list:
         t.close()
 
 
+def label_records(broker, prefix: str) -> list:
+    """The raw records of the labels topic (JSON events or label batches)."""
+    return read_topic(broker, prefix, "labels")
+
+
 def read_labels(broker, prefix: str) -> dict[str, dict]:
-    """Labels on the topic, deduplicated by ``label_id`` (duplicates must be identical)."""
+    """Labels on the topic (JSON events and label batches alike), deduplicated by ``label_id``
+    (duplicates must be identical)."""
     labels: dict[str, dict] = {}
-    for r in read_topic(broker, prefix, "labels"):
-        v = r.value
-        if v["label_id"] in labels:
-            assert labels[v["label_id"]] == v, "a republished label changed"
-        labels[v["label_id"]] = v
+    for r in label_records(broker, prefix):
+        events = label_events(r.value) if isinstance(r.value, np.ndarray) else [r.value]
+        for v in events:
+            if v["label_id"] in labels:
+                assert labels[v["label_id"]] == v, "a republished label changed"
+            labels[v["label_id"]] = v
     return labels
 
 

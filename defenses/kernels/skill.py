@@ -25,15 +25,6 @@ def _accuracy_counts(worker: np.ndarray, task: np.ndarray, label: np.ndarray, tr
 
 
 @njit(**NJIT_OPTIONS)
-def _gather_skill(skill: np.ndarray, worker: np.ndarray):
-    """``skill[worker]`` as a fresh float array (one weight per answer)."""
-    out = np.empty(worker.shape[0], dtype=np.float64)
-    for i in range(worker.shape[0]):
-        out[i] = skill[worker[i]]
-    return out
-
-
-@njit(**NJIT_OPTIONS)
 def _argmax_labels(spam: np.ndarray, ham: np.ndarray, tie: int):
     """Label per task from its two scores, ties to ``tie`` (Crowd-Kit's ``idxmax``
     keeps the first of its label columns); tasks with no score get -1."""
