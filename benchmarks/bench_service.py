@@ -238,7 +238,15 @@ def _crc32c_is_native() -> bool:
     """True when kafka-python checks record CRCs with the C ``crc32c`` package, not pure Python."""
     from kafka.record import util
 
-    return getattr(util, "crc32c_c", None) is not None
+    native = getattr(util, "crc32c_c", None)
+    return native is not None and util.calc_crc32c.__defaults__[0] is native
+
+
+def use_pure_python_crc() -> None:
+    """Make kafka-python (both sides of the comparison) check CRCs in pure Python, as without ``crc32c``."""
+    from kafka.record import _crc32c, util
+
+    util.calc_crc32c.__defaults__ = (_crc32c.crc,)
 
 
 def main() -> None:
@@ -252,11 +260,16 @@ def main() -> None:
     parser.add_argument("--idle-close", type=float, default=0.1,
                         help="service: idle seconds before the last window closes (inside the timed span)")
     parser.add_argument("--poll-timeout", type=float, default=0.05, help="service: longest wait of one poll")
+    parser.add_argument("--pure-python-crc", action="store_true",
+                        help="check record CRCs in pure Python on both sides, as without the crc32c package "
+                             "(entries get the suffix _pure_python_crc)")
     parser.add_argument("--profile", metavar="PREFIX",
                         help="write a pyinstrument profile of the first service run to PREFIX.NAME.txt")
     args = parser.parse_args()
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
+    if args.pure_python_crc:
+        use_pure_python_crc()
     config = {"max_records": args.max_records, "idle_close_s": args.idle_close, "poll_timeout_s": args.poll_timeout}
     proc = None
     if args.broker:
@@ -276,6 +289,9 @@ def main() -> None:
         if proc is not None:
             os.kill(proc.pid, signal.SIGTERM)
             proc.wait(10)
+    if args.pure_python_crc:
+        for entry in entries:
+            entry["name"] += "_pure_python_crc"
     merge_results(entries)
     print("merged into benchmarks/results.json")
 

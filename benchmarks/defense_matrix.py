@@ -35,6 +35,10 @@ TARGETS = {"attack_success_rate": 0.05, "collateral_rate": 0.02, "honest_vote_lo
 
 
 def chain_of(defense: str) -> list[str]:
+    """The chain a row runs: ``a+b`` rows as given, weigh/screen-only defenses in front
+    of ``majority``."""
+    if "+" in defense:
+        return defense.split("+")
     return [defense, "majority"] if defense in WEIGH_ONLY else [defense]
 
 

@@ -369,7 +369,7 @@ class KafkaTransport(Transport):
             partition = self._round_robin % n
             self._round_robin += 1
         else:
-            partition = partition_for(key, n)
+            partition = partition_for(key, n) if n > 1 else 0
         ts_ms = int(round((time.time() if timestamp is None else timestamp) * 1000))
         try:
             future = self._producer.send(physical, value=data,

@@ -41,6 +41,7 @@ partition.
 from __future__ import annotations
 
 import copy
+import gc
 import hashlib
 import logging
 import math
@@ -88,7 +89,17 @@ class ServiceConfig:
         Event-time seconds per tick: ``ts`` and ``account_created_ts`` are divided
         by it (3600: ticks are hours, as in the simulator's defaults).
     max_records : int
-        Records per poll, and so per database transaction.
+        Most records per database transaction.
+    linger_s : float
+        After a poll that returned records, keep polling (each poll waiting at most
+        this long) while records keep coming, up to ``max_records``: one larger
+        transaction instead of several small ones, e.g. when the partitions' data
+        arrive in separate fetches.  0 processes every poll on its own.
+    freeze_gc : bool
+        While running, keep the objects that exist after start-up (libraries,
+        compiled kernels) out of the cyclic garbage collector's full passes
+        (``gc.freeze``), which otherwise pause the service for a fraction of a
+        second now and then.
     batch_labels : bool
         Publish the labels of a window whose votes all came in feedback batches
         as label batches (:func:`stream.codecs.label_batch`, one record for many
@@ -103,11 +114,13 @@ class ServiceConfig:
     tick_seconds: float = 3600.0
     max_records: int = 500
     poll_timeout_s: float = 0.5
+    linger_s: float = 0.02
     idle_close_s: float = 5.0
     exit_when_idle: bool = False
     dedupe_horizon_ticks: float = 168.0
     partitions: int | None = None
     batch_labels: bool = True
+    freeze_gc: bool = True
 
 
 @dataclass
@@ -314,6 +327,7 @@ class DefenseService:
         self._consumer = None
         self._last_record = time.monotonic()
         self._since_prune = 0
+        self._rebalances = 0   # assignments and revocations handled so far
         self._added: list[tuple[int, int, np.ndarray]] = []   # pending pieces of the current poll
 
     # -- lifecycle ---------------------------------------------------------------
@@ -343,11 +357,16 @@ class DefenseService:
         self.ensure_topics()
         self._open_consumer()
         self.publish()
+        if self.config.freeze_gc:
+            gc.collect()
+            gc.freeze()
         try:
             while not should_stop():
                 if not self.step() and self.config.exit_when_idle and self._idle_done():
                     break
         finally:
+            if self.config.freeze_gc:
+                gc.unfreeze()
             self.close()
         return self.stats
 
@@ -377,19 +396,20 @@ class DefenseService:
         for p, claim in claims.items():
             self._parts[p] = _Partition(claim)
             consumer.seek(self.config.feedback_topic, p, claim.offset)
+        self._rebalances += 1
         log.info("assigned partitions %s", parts)
 
     def _on_revoke(self, consumer, revoked: set[tuple[str, int]]) -> None:
         for _, p in revoked:
             self._parts.pop(p, None)
+        self._rebalances += 1
 
     # -- one poll ----------------------------------------------------------------------
 
     def step(self) -> int:
-        """Poll once, process and commit; returns the number of records read."""
+        """Poll (see ``linger_s``), process and commit; returns the number of records read."""
         try:
-            records = self._consumer.poll(max_records=self.config.max_records,
-                                          timeout_s=self.config.poll_timeout_s)
+            records = self._poll()
         except TransportError as exc:
             log.warning("poll failed, retrying: %s", exc)
             time.sleep(0.5)
@@ -407,6 +427,25 @@ class DefenseService:
         except TransportError as exc:   # broker away: the outbox keeps everything for later
             log.warning("publishing postponed: %s", exc)
         return len(records)
+
+    def _poll(self) -> list[Record]:
+        c = self.config
+        records = self._consumer.poll(max_records=c.max_records, timeout_s=c.poll_timeout_s)
+        rebalances = self._rebalances   # the records above were read after any rebalance it handled
+        while records and len(records) < c.max_records and c.linger_s > 0:
+            try:
+                more = self._consumer.poll(max_records=c.max_records - len(records), timeout_s=c.linger_s)
+            except TransportError as exc:   # keep what was read: its offsets are past already
+                log.warning("poll failed, processing what was read: %s", exc)
+                break
+            if self._rebalances != rebalances:
+                # Every partition was claimed again and its reading moved to the offset stored
+                # in the database: what was read before is read again from there.
+                return more
+            if not more:
+                break
+            records.extend(more)
+        return records
 
     def _has_pending(self) -> bool:
         return any(part.pending for part in self._parts.values())

@@ -18,6 +18,9 @@ from stream.codecs import (
     check_feedback_batch,
     feedback_batch,
     invalid_batch_rows,
+    is_label_batch,
+    label_batch,
+    label_events,
     pipeline_codecs,
 )
 from stream.events import feedback_event
@@ -89,3 +92,71 @@ def test_feedback_batch_validation() -> None:
     bad, reasons = invalid_batch_rows(batch)
     assert bad.tolist() == [False, True, True, True]
     assert "verdict" in reasons[0] and "ts" in reasons[1] and "email_id" in reasons[2]
+
+
+# --------------------------------------------------------------------------- batch validation, label batches
+
+def _reference_invalid_rows(batch: np.ndarray) -> tuple[list[bool], list[str]]:
+    """Row by row, the obvious way: the reasons of every bad row."""
+    from stream.events import MAX_ID_LENGTH
+
+    bad, reasons = [], []
+    for row in batch.tolist():
+        values = dict(zip(batch.dtype.names, row))
+        why = []
+        for name in ("event_id", "account_id", "email_id"):
+            raw = values[name]
+            if not raw or len(raw.decode("utf-8", "replace")) > MAX_ID_LENGTH:
+                why.append(f"field {name!r} must have 1 to {MAX_ID_LENGTH} characters")
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                why.append(f"field {name!r} is not valid UTF-8")
+        if not np.isfinite(values["ts"]):
+            why.append("field 'ts' must be finite")
+        if values["verdict"] not in (0, 1):
+            why.append(f"unknown verdict {values['verdict']} (expected 1 for spam or 0 for not_spam)")
+        if np.isinf(values["created"]):
+            why.append("field 'account_created_ts' must be finite")
+        bad.append(bool(why))
+        if why:
+            reasons.append("; ".join(why))
+    return bad, reasons
+
+
+_ids = st.one_of(st.text(max_size=4).map(lambda s: s.encode("utf-8")), st.just(b"\xff\xfe"), st.just(b""))
+_floats = st.one_of(st.floats(-10, 10), st.just(float("inf")), st.just(float("-inf")), st.just(float("nan")))
+_rows = st.lists(st.tuples(_ids, _floats, _ids, _ids, st.integers(-2, 3), _floats), max_size=30)
+
+
+@given(_rows)
+def test_invalid_batch_rows_matches_row_by_row_validation(rows) -> None:
+    batch = np.array(rows, dtype=[("event_id", "S8"), ("ts", "<f8"), ("account_id", "S8"), ("email_id", "S8"),
+                                  ("verdict", "i1"), ("created", "<f8")])
+    bad, reasons = invalid_batch_rows(batch)
+    ref_bad, ref_reasons = _reference_invalid_rows(batch)
+    assert bad.tolist() == ref_bad
+    assert reasons == ref_reasons
+
+
+def test_overlong_ids_in_a_batch_are_bad_rows() -> None:
+    events = [feedback_event("e1", 1.0, "a" * 300, "m", "spam"), feedback_event("e2", 1.0, "é" * 200, "m", "spam")]
+    bad, reasons = invalid_batch_rows(feedback_batch(events))
+    assert bad.tolist() == [True, False]          # 200 two-byte characters are 200 characters
+    assert reasons == ["field 'account_id' must have 1 to 256 characters"]
+
+
+def test_label_batches_round_trip_as_label_events() -> None:
+    codecs = pipeline_codecs()
+    batch = label_batch(["m1@w3:p0", "é2@w3:p1"], ["m1", "é2"], 3, [1, 0], [1.0, 0.5], [0.9, 0.75], [4, 2],
+                        "reputation", 14400.0)
+    decoded = codecs.decode("labels", codecs.encode("labels", batch))
+    assert is_label_batch(decoded)
+    assert label_events(decoded) == [
+        {"v": 1, "label_id": "m1@w3:p0", "email_id": "m1", "label": "spam", "weight": 1.0, "confidence": 0.9,
+         "votes": 4, "defense": "reputation", "ts": 14400.0, "window": 3},
+        {"v": 1, "label_id": "é2@w3:p1", "email_id": "é2", "label": "not_spam", "weight": 0.5, "confidence": 0.75,
+         "votes": 2, "defense": "reputation", "ts": 14400.0, "window": 3}]
+    assert not is_label_batch(feedback_batch([feedback_event("e", 1.0, "a", "m", "spam")]))
+    with pytest.raises(ValueError, match="not a label batch"):
+        label_events(np.zeros(3))

@@ -32,8 +32,14 @@ PARTITIONS = 3
 
 
 def make_feedback(seed: int = 1, windows: int = 10, emails_per_window: int = 12, honest: int = 40,
-                  bots: int = 8) -> list[dict]:
-    """A feedback stream in time order: honest accounts mostly right, bots flipping ham to spam."""
+                  bots: int = 8, local_honest: bool = False) -> list[dict]:
+    """A feedback stream in time order: honest accounts mostly right, bots flipping ham to spam.
+
+    With ``local_honest`` an honest account only votes on the emails of one feedback
+    partition (its id names the partition), while bots vote on every partition.
+    """
+    from stream.transport import partition_for
+
     rng = np.random.default_rng(seed)
     events = []
     n = 0
@@ -41,11 +47,13 @@ def make_feedback(seed: int = 1, windows: int = 10, emails_per_window: int = 12,
         for e in range(emails_per_window):
             email = f"m{w}-{e}"
             spam = bool(rng.random() < 0.5)
+            suffix = f".p{partition_for(email, PARTITIONS)}" if local_honest else ""
             for a in rng.choice(honest, size=6, replace=False).tolist():
                 right = rng.random() < 0.9
                 verdict = "spam" if spam == right else "not_spam"
                 n += 1
-                events.append(feedback_event(f"ev{n}", w + rng.random() * 0.9, f"h{a}", email, verdict, -1000.0))
+                events.append(feedback_event(f"ev{n}", w + rng.random() * 0.9, f"h{a}{suffix}", email, verdict,
+                                             -1000.0))
             if not spam:
                 for b in rng.choice(bots, size=3, replace=False).tolist():
                     n += 1
@@ -326,7 +334,12 @@ def _drop_schema(pg_url: str, schema: str) -> None:
 
 @pytest.mark.slow
 def test_two_instances_share_state_in_postgresql(kafka_broker, prefix, pg_url) -> None:
-    events = make_feedback(seed=3, windows=8)
+    # Honest accounts vote within one partition: their trust, and so every decision, does not
+    # depend on when the other instance commits (decisions that read evidence another instance
+    # commits concurrently depend on timing). Bots vote on every partition: both instances add
+    # evidence to the same rows at once, and none of it may be lost. (With this seed no bot ever
+    # agrees with a settled outcome, so bots never gain weight and never sway a decision.)
+    events = make_feedback(seed=4, windows=8, local_honest=True)
     _setup_topic(kafka_broker, prefix, events)
     schema, url = _pg_schema_url(pg_url)
     try:
@@ -345,7 +358,13 @@ def test_two_instances_share_state_in_postgresql(kafka_broker, prefix, pg_url) -
         assert all("assigned partitions" in e for e in errs)
         total_evidence = sum(s.get("0.reputation.alpha", 0) + s.get("0.reputation.beta", 0) for s in reps.values())
         _, evidence = reference(events)
+        assert all(alpha == 0 for account, (alpha, _) in evidence.items() if account.startswith("b"))
         assert total_evidence == sum(a + b for a, b in evidence.values())
+        assert total_evidence == sum(v["votes"] for v in stored.values())   # each settled vote once
+        for account, (alpha, beta) in evidence.items():
+            state = reps.get(account, {})
+            assert (state.get("0.reputation.alpha", 0.0), state.get("0.reputation.beta", 0.0)) == (alpha, beta)
+        assert any(a.startswith("b") and s.get("0.reputation.beta", 0) > 0 for a, s in reps.items())
         assert set(read_labels(kafka_broker, prefix)) == set(stored)
         assert {(v["email_id"], v["window"]) for v in stored.values()} == set(reference(events)[0])
     finally:
