@@ -256,7 +256,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=5000, help="votes per NumPy batch record")
     parser.add_argument("--json-votes", type=int, default=100_000, help="votes sent as JSON events (0: skip)")
     parser.add_argument("--repeat", type=int, default=3, help="measurements of each side (median reported)")
-    parser.add_argument("--max-records", type=int, default=2000, help="service: records per poll and transaction")
+    parser.add_argument("--max-records", type=int, default=5000, help="service: records per poll and transaction")
     parser.add_argument("--idle-close", type=float, default=0.1,
                         help="service: idle seconds before the last window closes (inside the timed span)")
     parser.add_argument("--poll-timeout", type=float, default=0.05, help="service: longest wait of one poll")

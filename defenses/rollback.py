@@ -14,10 +14,12 @@ class Rollback(Defense):
     """Watches the model's accuracy on trusted labels and undoes poisoning.
 
     Every email whose true label the provider knows — gold (honeypot) emails as they
-    are announced, and reviewed emails when their review arrives — is scored with the
-    *current* model, and the 0/1 outcome feeds an ADWIN detector (Bifet & Gavaldà,
-    2007; River's implementation). The possibly poisoned training labels are never
-    used. Every ``snapshot_every`` ticks the model is snapshotted
+    are announced, reviewed emails when their review arrives, and (``use_validation``)
+    the trusted validation set after every window — is scored with the *current*
+    model, and the 0/1 outcome feeds an ADWIN detector (Bifet & Gavaldà, 2007; River's
+    implementation). The possibly poisoned training labels are never used; the
+    validation set matters when gold is not seeded (the default scenario reviews only a
+    few emails per tick). Every ``snapshot_every`` ticks the model is snapshotted
     (:meth:`SpamModel.snapshot <stream.classifier.SpamModel.snapshot>`), and each
     snapshot is graded by the trusted outcomes scored after it, until the next one.
     Once ADWIN detects a change, the accuracy before it is kept; when the estimate
@@ -38,9 +40,14 @@ class Rollback(Defense):
     snapshot_every
         Ticks between snapshots; ``keep`` snapshots are kept.
     use_reviews
-        Also score the model on reviewed emails (gold only when false).
+        Also score the model on reviewed emails.
+    use_validation
+        Also score the model on the trusted validation set after every window.
     cooldown_ticks
         After a rollback, labels are held back for this long.
+    min_samples
+        Outcomes ADWIN's window must hold before a fall is judged (it restarts after
+        every detection).
 
     >>> from defenses.context import DefenseContext
     >>> from stream.classifier import SpamModel
@@ -48,7 +55,7 @@ class Rollback(Defense):
     >>> model.learn(model.features("win cash"), True)
     >>> model.learn(model.features("see you at lunch"), False)
     >>> texts = {i: ("win cash" if i % 2 else "see you at lunch") for i in range(400)}
-    >>> guard = Rollback(snapshot_every=1, delta=0.01)
+    >>> guard = Rollback(snapshot_every=1, delta=0.01, min_samples=20)
     >>> guard.bind(DefenseContext(model, lambda ids: [model.features(texts[i]) for i in ids.tolist()]))
     >>> for t in range(20):                       # a good model, tick after tick
     ...     guard.observe(VoteBatch.empty(), None, now=float(t))
@@ -64,8 +71,9 @@ class Rollback(Defense):
 
     name = "rollback"
 
-    def __init__(self, delta: float = 0.002, min_drop: float = 0.05, snapshot_every: float = 6.0,
-                 keep: int = 8, use_reviews: bool = True, cooldown_ticks: float = 0.0):
+    def __init__(self, delta: float = 0.002, min_drop: float = 0.02, snapshot_every: float = 6.0,
+                 keep: int = 8, use_reviews: bool = True, cooldown_ticks: float = 0.0,
+                 use_validation: bool = True, min_samples: int = 100):
         if not 0.0 < delta < 1.0:
             raise ValueError(f"delta must be in (0, 1), got {delta}")
         if snapshot_every <= 0 or keep < 1:
@@ -76,6 +84,8 @@ class Rollback(Defense):
         self.keep = int(keep)
         self.use_reviews = bool(use_reviews)
         self.cooldown_ticks = float(cooldown_ticks)
+        self.use_validation = bool(use_validation)
+        self.min_samples = int(min_samples)
         self._context = None
         self.reset()
 
@@ -95,7 +105,7 @@ class Rollback(Defense):
 
     def __deepcopy__(self, memo):
         fresh = type(self)(self.delta, self.min_drop, self.snapshot_every, self.keep, self.use_reviews,
-                           self.cooldown_ticks)
+                           self.cooldown_ticks, self.use_validation, self.min_samples)
         return fresh
 
     def screen(self, votes: VoteBatch, decision: Decision, now: float) -> Decision:
@@ -114,12 +124,18 @@ class Rollback(Defense):
             self._snapshots.append((now, self._context.model.snapshot(), self._scored))
             while self._published and self._published[0][0] < self._snapshots[0][0]:
                 self._published.popleft()
+        if self.use_validation and self._context.validation:
+            rows = self._context.validation
+            self._feed([f for f, _ in rows], [bool(y) for _, y in rows], now)
 
     def _score(self, email: np.ndarray, label: np.ndarray, now: float) -> None:
         if self._context is None or email.shape[0] == 0:
             return
+        self._feed(self._context.features(email), label.tolist(), now)
+
+    def _feed(self, rows: list, truths: list, now: float) -> None:
         model = self._context.model
-        for features, truth in zip(self._context.features(email), label.tolist()):
+        for features, truth in zip(rows, truths):
             if features is None:
                 continue
             before = self.detector_.estimation
@@ -129,7 +145,8 @@ class Rollback(Defense):
             self._scored += 1
             if self.detector_.drift_detected and self._reference is None:
                 self._reference = before          # armed: the accuracy before the change
-            if self._reference is not None:
+            # River's ADWIN starts afresh after a detection: judge only a settled window.
+            if self._reference is not None and self.detector_.width >= self.min_samples:
                 if self._reference - self.detector_.estimation >= self.min_drop:
                     self._roll_back(now, self._reference)
                     return

@@ -264,11 +264,13 @@ class RoniConfig(_Section):
 
 class RollbackConfig(_Section):
     delta: float = Field(0.002, gt=0.0, lt=1.0)
-    min_drop: float = Field(0.05, ge=0.0)
+    min_drop: float = Field(0.02, ge=0.0)
     snapshot_every: float = Field(6.0, gt=0.0)
     keep: int = Field(8, ge=1)
     use_reviews: bool = True
     cooldown_ticks: float = Field(0.0, ge=0.0)
+    use_validation: bool = True
+    min_samples: int = Field(100, ge=1)
 
 
 class DefenseConfig(_Section):

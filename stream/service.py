@@ -35,7 +35,20 @@ digests of batch records) and publishes its labels again.
 Several instances in one consumer group split the partitions; they share the
 per-account state through the database (deltas are added, so concurrent
 updates are never lost) and partition epochs fence an instance that lost a
-partition.
+partition.  (Their decisions read the evidence the other instances committed
+so far, so with accounts voting on several instances' partitions they depend
+on timing; a single instance's do not.)
+
+Labels of a window whose votes all came in feedback batches are published as
+label batches (:func:`stream.codecs.label_batch`: one record for the window's
+labels, :func:`stream.codecs.label_events` turns it back into label events);
+otherwise one JSON label event per label.
+
+Throughput: a poll is processed as arrays (window assignment, id
+factorization, the chain's kernels, per-account state and deltas as NumPy
+columns), everything it changes goes to the database with one multi-row
+statement per table, votes decided in the same poll are never stored as
+pending, and the outboxes hold values already encoded for the wire.
 """
 
 from __future__ import annotations
@@ -208,9 +221,6 @@ class _Columns:
         self.pieces: list[np.ndarray] = []
         self.events: list[tuple[bytes, bytes, int, float, float]] = []
 
-    def add_event(self, account: bytes, email: bytes, verdict: int, ts: float, created: float) -> None:
-        self.events.append((account, email, verdict, ts, created))
-
     def add_batch(self, account, email, verdict, ts, created) -> None:
         self._flush()
         self.pieces.append(votes_array(account, email, verdict, ts, created, batched=True))
@@ -328,6 +338,7 @@ class DefenseService:
         self._last_record = time.monotonic()
         self._since_prune = 0
         self._rebalances = 0   # assignments and revocations handled so far
+        self._outbox_dirty = True   # the outboxes may hold something to publish
         self._added: list[tuple[int, int, np.ndarray]] = []   # pending pieces of the current poll
 
     # -- lifecycle ---------------------------------------------------------------
@@ -393,6 +404,7 @@ class DefenseService:
             self.transport.forget_topics()
             self.ensure_topics()
             self.store.republish([self.config.labels_topic, self.config.deadletter_topic])
+            self._outbox_dirty = True
         for p, claim in claims.items():
             self._parts[p] = _Partition(claim)
             consumer.seek(self.config.feedback_topic, p, claim.offset)
@@ -481,8 +493,13 @@ class DefenseService:
         return all(self._parts[tp.partition].offset >= end for tp, end in ends.items())
 
     def _idle_done(self) -> bool:
-        return (time.monotonic() - self._last_record >= self.config.idle_close_s and bool(self._parts)
-                and not self._has_pending() and self._caught_up() and not self.store.has_unpublished())
+        if not (time.monotonic() - self._last_record >= self.config.idle_close_s and bool(self._parts)
+                and not self._has_pending() and self._caught_up()):
+            return False
+        if self.store.has_unpublished():   # e.g. left by another instance of the group
+            self._outbox_dirty = True
+            return False
+        return True
 
     def _process(self, records: list[Record], close_all: bool) -> None:
         batch = Batch(topic=self.config.feedback_topic)
@@ -497,6 +514,7 @@ class DefenseService:
                 if part.dirty or close_all or batch.pending_closed:
                     batch.offsets[p] = (part.offset, part.watermark, part.closed, part.epoch)
             self.store.commit(batch)
+            self._outbox_dirty = self._outbox_dirty or bool(batch.outbox or batch.outbox_batches)
         except FencedError as exc:
             log.warning("%s; rejoining the group", exc)
             self.close()
@@ -533,19 +551,39 @@ class DefenseService:
         seen = self.store.seen(wanted) if wanted else set()
         chunk: dict[int, _Columns] = {}
         parts = self._parts
+        tick = self.config.tick_seconds
+        counted = batch.seen
         for r, rid in zip(records, rids):
-            part = parts[r.partition]
-            if r.offset + 1 > part.offset:
+            p = r.partition
+            part = parts[p]
+            if r.offset >= part.offset:
                 part.offset = r.offset + 1
             part.dirty = True
-            cols = chunk.get(r.partition)
+            cols = chunk.get(p)
             if cols is None:
-                cols = chunk[r.partition] = _Columns()
+                cols = chunk[p] = _Columns()
             v = r.value
             if isinstance(v, np.ndarray):
                 self._ingest_batch(r, v, rid, cols, seen, batch)
-            else:
-                self._ingest_event(r, v, cols, seen, batch)
+                continue
+            if isinstance(v, Undecodable):
+                self._dead(r, v.reason, batch)
+                continue
+            try:
+                validate_feedback(v)
+            except EventError as exc:
+                self._dead(r, str(exc), batch)
+                continue
+            if rid in seen:      # rid is "e:" + the (valid) event id
+                self.stats.duplicates += 1
+                continue
+            seen.add(rid)
+            ts = float(v["ts"])
+            counted.append((rid, ts))
+            created = v.get("account_created_ts")
+            cols.events.append((v["account_id"].encode("utf-8"), v["email_id"].encode("utf-8"),
+                                VERDICTS[v["verdict"]], ts / tick,
+                                math.nan if created is None else float(created) / tick))
         self.stats.records += len(records)
         for p, cols in chunk.items():
             votes = cols.votes()
@@ -559,27 +597,6 @@ class DefenseService:
                              {**dead_letter(shown, reason, self.config.feedback_topic),
                               "partition": r.partition, "offset": r.offset}))
         self.stats.deadletters += 1
-
-    def _ingest_event(self, r: Record, v: Any, cols: _Columns, seen: set[str], batch: Batch) -> None:
-        if isinstance(v, Undecodable):
-            self._dead(r, v.reason, batch)
-            return
-        try:
-            event = validate_feedback(v)
-        except EventError as exc:
-            self._dead(r, str(exc), batch)
-            return
-        rid = "e:" + event["event_id"]
-        if rid in seen:
-            self.stats.duplicates += 1
-            return
-        seen.add(rid)
-        ts = float(event["ts"])
-        batch.seen.append((rid, ts))
-        created = event.get("account_created_ts")
-        tick = self.config.tick_seconds
-        cols.add_event(event["account_id"].encode("utf-8"), event["email_id"].encode("utf-8"),
-                       VERDICTS[event["verdict"]], ts / tick, math.nan if created is None else float(created) / tick)
 
     def _ingest_batch(self, r: Record, v: np.ndarray, rid: str | None, cols: _Columns, seen: set[str],
                       batch: Batch) -> None:
@@ -718,10 +735,14 @@ class DefenseService:
         """Send what the outboxes hold, flush, mark it published; returns the record count.
 
         The outboxes keep values encoded (JSON text, ``.npy`` bytes): they go on the
-        wire as they are.
+        wire as they are.  They are only read when something may be waiting there:
+        at start, after this instance committed outbox rows or the broker lost its
+        topics, and when the idle check finds rows (e.g. another instance's).
         """
         import json
 
+        if not self._outbox_dirty:
+            return 0
         send = getattr(self.transport, "send_encoded", None)
         total = 0
         while rows := self.store.unpublished(10_000):
@@ -742,5 +763,6 @@ class DefenseService:
             self.transport.flush()
             self.store.mark_published([r[0] for r in rows], batches=True)
             total += len(rows)
+        self._outbox_dirty = False
         self.stats.published += total
         return total

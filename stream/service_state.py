@@ -356,7 +356,7 @@ class ServiceStore:
         statement is rendered by SQLAlchemy once and then goes to the driver as it
         is. Rows may come more than once (repeated keys).
         """
-        cache_key = (tuple(str(c) for c in columns), str(key))
+        cache_key = (tuple(str(c) for c in columns), str(key), _CHUNK)
         compiled = self._compiled.get(cache_key)
         if compiled is None:
             table = key.class_
@@ -368,7 +368,7 @@ class ServiceStore:
                 compiled = None
             self._compiled[cache_key] = compiled
         rows: list[tuple] = []
-        for chunk in _chunks(list(keys)):
+        for chunk in _chunks(list(keys), _CHUNK):
             if compiled is None:
                 rows.extend(conn.execute(select(*columns).where(key.class_.namespace == self.namespace,
                                                                 key.in_(chunk))).all())
