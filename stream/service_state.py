@@ -65,6 +65,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    func,
     select,
     update,
 )
@@ -76,6 +77,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 __all__ = ["LABEL_COLUMNS", "Batch", "Claim", "FencedError", "ServiceStore", "StateError", "encode_json"]
 
 _CHUNK = 500  # ids per IN (...) query
+#: Key of the PostgreSQL advisory lock held while the service's tables are created.
+PG_LOCK_KEY = 0x73766373  # "svcs"
 
 
 class StateError(RuntimeError):
@@ -256,9 +259,28 @@ class ServiceStore:
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         try:
-            _Base.metadata.create_all(self.engine)
+            self._create_tables()
         except SQLAlchemyError as exc:
             raise StateError(f"cannot open service database: {' '.join(str(exc.orig if hasattr(exc, 'orig') else exc).split())}") from None
+
+    def _create_tables(self) -> None:
+        """Create the missing tables, one process at a time (instances often start together):
+        under ``BEGIN IMMEDIATE`` on SQLite, an advisory transaction lock on PostgreSQL."""
+        if self.dialect == "sqlite":
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")   # we issue BEGIN ourselves
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                try:
+                    _Base.metadata.create_all(conn)
+                except BaseException:
+                    conn.exec_driver_sql("ROLLBACK")
+                    raise
+                conn.exec_driver_sql("COMMIT")
+            return
+        with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(select(func.pg_advisory_xact_lock(PG_LOCK_KEY)))
+            _Base.metadata.create_all(conn)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -471,10 +493,23 @@ class ServiceStore:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """WAL with ``synchronous=NORMAL``: a commit is durable against a crash of the process
+    (not of the machine: then the last commits may roll back, and their records are read
+    again, as their offsets roll back with them)."""
+    import sqlite3
+    import time
+
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA journal_mode=WAL")
+        for attempt in range(200):   # switching to WAL does not wait for a busy database
+            try:
+                cursor.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError:
+                if attempt == 199:
+                    raise
+                time.sleep(0.05)
         cursor.execute("PRAGMA synchronous=NORMAL")
     finally:
         cursor.close()

@@ -80,3 +80,25 @@ def test_settings_urls_and_secrets() -> None:
         parse_broker_url("http://a:1")
     s = KafkaSettings.from_url("kafka://a:1", sasl_plain_password="pw", ssl_password="tls")
     assert "pw" not in repr(s).replace("pw'", "") and "tls" not in repr(s)
+
+
+def test_send_encoded_puts_bytes_on_the_wire_as_they_are(kafka_broker) -> None:
+    import numpy as np
+
+    from stream.codecs import label_batch, label_events, pipeline_codecs
+
+    t = KafkaTransport(kafka_broker.settings(), pipeline_codecs(), topic_prefix=f"enc-{uuid.uuid4().hex[:6]}.")
+    try:
+        t.create_topic("labels", 1)
+        batch = label_batch(["m@w0:p0"], ["m"], 0, [1], [1.0], [0.9], [3], "reputation", 3600.0)
+        t.send_encoded("labels", b'{"v":1,"label_id":"a@w0:p0"}', key="a")
+        t.send_encoded("labels", pipeline_codecs().encode("labels", batch), key="w0")
+        with pytest.raises(TypeError):
+            t.send_encoded("labels", {"v": 1})
+        t.flush()
+        recs = t.consumer(["labels"], "g").poll(max_records=10, timeout_s=10)
+        assert [r.key for r in recs] == ["a", "w0"]
+        assert recs[0].value == {"v": 1, "label_id": "a@w0:p0"}
+        assert isinstance(recs[1].value, np.ndarray) and label_events(recs[1].value)[0]["label_id"] == "m@w0:p0"
+    finally:
+        t.close()

@@ -117,11 +117,11 @@ def label_records(broker, prefix: str) -> list:
     return read_topic(broker, prefix, "labels")
 
 
-def read_labels(broker, prefix: str) -> dict[str, dict]:
+def read_labels(broker, prefix: str, records: list | None = None) -> dict[str, dict]:
     """Labels on the topic (JSON events and label batches alike), deduplicated by ``label_id``
     (duplicates must be identical)."""
     labels: dict[str, dict] = {}
-    for r in label_records(broker, prefix):
+    for r in label_records(broker, prefix) if records is None else records:
         events = label_events(r.value) if isinstance(r.value, np.ndarray) else [r.value]
         for v in events:
             if v["label_id"] in labels:
@@ -182,8 +182,14 @@ def test_end_to_end_labels_match_in_process_chain(kafka_broker, prefix, tmp_path
         assert store.offsets("feedback") and sum(store.offsets("feedback").values()) > 0
     finally:
         store.close()
-    published = read_labels(kafka_broker, prefix)
+    records = label_records(kafka_broker, prefix)
+    # batch feedback gets label batches (one record per window), JSON feedback one event per label
+    assert {type(r.value) for r in records} == ({np.ndarray} if batch else {dict})
+    assert len(records) < len(stored) if batch else len(records) >= len(stored)
+    published = read_labels(kafka_broker, prefix, records)
     assert set(published) == set(stored)
+    fields = ("email_id", "window", "label", "weight", "confidence", "votes", "defense", "ts")
+    assert all(tuple(published[i][f] for f in fields) == tuple(stored[i][f] for f in fields) for i in stored)
     expected, evidence = reference(events)
     got = {(v["email_id"], v["window"]): 1 if v["label"] == "spam" else 0 for v in stored.values()}
     assert got == expected and len(got) > 20

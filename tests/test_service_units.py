@@ -110,3 +110,33 @@ def test_commit_is_fenced_and_atomic(tmp_path) -> None:
     finally:
         a.close()
         b.close()
+
+
+def _open_together(url: str, n: int = 6) -> list[Exception]:
+    import threading
+
+    errors: list[Exception] = []
+
+    def open_store() -> None:
+        try:
+            ServiceStore(url, "together").close()
+        except Exception as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_store) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
+def test_instances_starting_together_create_the_tables_once(tmp_path, pg_url) -> None:
+    from tests.test_service import _drop_schema, _pg_schema_url
+
+    assert _open_together(f"sqlite:///{tmp_path / 'together.db'}") == []
+    schema, url = _pg_schema_url(pg_url)
+    try:
+        assert _open_together(url) == []   # unlocked CREATE TABLEs race on PostgreSQL's catalog
+    finally:
+        _drop_schema(pg_url, schema)
