@@ -66,7 +66,7 @@ def dawid_skene(task: np.ndarray, worker: np.ndarray, label: np.ndarray, n_iter:
     """Crowd-Kit's DawidSkene: ``(labels, probas, errors)`` with ``errors[w, observed, true]``."""
     n_tasks, n_workers = _n(task), _n(worker)
     truth = np.full(n_tasks, -1, np.int64) if truth is None else truth.astype(np.int64)
-    probas, _, _, errors, _ = _ds_em(task.astype(np.int64), worker.astype(np.int64), label.astype(np.int64),
-                                     np.ones(task.shape[0]), truth, np.zeros((n_workers, 2, 2)), n_tasks,
-                                     n_iter, tol)
+    as_ids = lambda ids: np.asarray(ids, dtype=np.int64)   # noqa: E731  (no copy when already int64)
+    probas, _, _, errors, _ = _ds_em(as_ids(task), as_ids(worker), as_ids(label), np.ones(task.shape[0]), truth,
+                                     np.zeros((n_workers, 2, 2)), n_tasks, n_iter, tol)
     return _argmax_labels(probas[:, 1], probas[:, 0], _first(label)), probas, errors

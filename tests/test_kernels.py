@@ -257,10 +257,13 @@ def test_label_impact_matches_retraining(seed):
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_ds_fused_round_matches_e_step_then_m_step(seed):
-    from defenses.kernels.dawid_skene import _ds_round, _normalize_errors, _order_by_task
+@pytest.mark.parametrize("unit_weight", [False, True])
+def test_ds_fused_round_matches_e_step_then_m_step(seed, unit_weight):
+    from defenses.kernels.dawid_skene import _ds_round, _normalize_errors, _pack_by_task
 
     task, worker, label, weight, n_tasks, n_workers = _crowd(seed)
+    if unit_weight:                       # all-ones weights are packed as an empty array
+        weight = np.ones_like(weight)
     truth = np.where(np.random.default_rng(seed).random(n_tasks) < 0.2, 1, -1)
     prior = np.zeros((n_workers, 2, 2))
     counts, errors = naive.ds_m_step(task, worker, label, weight, naive.vote_share(task, label, weight, n_tasks), prior)
@@ -269,10 +272,12 @@ def test_ds_fused_round_matches_e_step_then_m_step(seed):
     want = naive.ds_e_step(task, worker, label, weight, errors, priors, n_tasks)
     want[truth >= 0] = [0.0, 1.0]
     want_counts, want_errors = naive.ds_m_step(task, worker, label, weight, want, prior)
-    order, start = _order_by_task(task, n_tasks)
-    np.testing.assert_array_equal(task[order], np.sort(task, kind="stable"))
-    probas, new_priors, got_counts = _ds_round(start, worker[order], label[order], weight[order], errors, priors,
-                                               truth, prior)
+    start, answer, packed_weight = _pack_by_task(task, worker, label, weight, n_tasks)
+    order = np.argsort(task, kind="stable")
+    np.testing.assert_array_equal(start, np.searchsorted(task[order], np.arange(n_tasks + 1)))
+    np.testing.assert_array_equal(answer, 2 * worker[order] + label[order])
+    np.testing.assert_array_equal(packed_weight, np.empty(0) if unit_weight else weight[order])
+    probas, new_priors, got_counts = _ds_round(start, answer, packed_weight, errors, priors, truth, prior)
     np.testing.assert_allclose(probas, want)
     np.testing.assert_allclose(new_priors, want.mean(axis=0))
     np.testing.assert_allclose(got_counts, want_counts)

@@ -155,42 +155,62 @@ def _ds_elbo(task: np.ndarray, worker: np.ndarray, label: np.ndarray, weight: np
 
 
 @njit(**NJIT_OPTIONS)
-def _order_by_task(task: np.ndarray, n_tasks: int):
-    """Stable counting sort of the answers by task: ``(order, start)`` where task ``t``'s
-    answers are ``order[start[t]:start[t + 1]]``. Answers of one task keep their order,
-    so every per-task sum adds the same numbers in the same order."""
+def _pack_by_task(task: np.ndarray, worker: np.ndarray, label: np.ndarray, weight: np.ndarray, n_tasks: int):
+    """The answers in task order (stable: answers of one task keep their order, so every per-task sum adds the same numbers in the same order), packed for
+    the EM passes: ``(start, answer, weight)`` where ``answer = 2 * worker + label`` (an
+    int32 row of a ``[2 * worker + observed, true]`` table) so a pass reads 4 bytes of
+    ids and, unless every weight is one (``weight`` then comes back empty), 8 of weight
+    per answer, all sequentially."""
     start = np.zeros(n_tasks + 1, dtype=np.int64)
     for i in range(task.shape[0]):
         start[task[i] + 1] += 1
     for t in range(n_tasks):
         start[t + 1] += start[t]
+    unit = True
+    for i in range(weight.shape[0]):
+        if weight[i] != 1.0:
+            unit = False
+            break
     fill = start[:-1].copy()
-    order = np.empty(task.shape[0], dtype=np.int64)
+    answer = np.empty(task.shape[0], dtype=np.int32)
+    packed_weight = np.empty(0 if unit else task.shape[0], dtype=np.float64)
     for i in range(task.shape[0]):
-        order[fill[task[i]]] = i
+        j = fill[task[i]]
+        answer[j] = 2 * worker[i] + label[i]
+        if not unit:
+            packed_weight[j] = weight[i]
         fill[task[i]] += 1
-    return order, start
+    return start, answer, packed_weight
 
 
 @njit(**NJIT_OPTIONS)
-def _ds_round(start: np.ndarray, worker: np.ndarray, label: np.ndarray, weight: np.ndarray,
+def _ds_round(start: np.ndarray, answer: np.ndarray, weight: np.ndarray,
               errors: np.ndarray, priors: np.ndarray, truth: np.ndarray, prior_counts: np.ndarray):
-    """One EM round in one pass over task-ordered answers: per task, the E-step
-    posterior (as :func:`_ds_e_step`, clamped to ``truth``) and at once its answers'
-    expected counts for the next M-step. Returns ``(probas, new_priors, counts)``."""
+    """One EM round in one pass over packed answers (:func:`_pack_by_task`; an empty
+    ``weight`` means all ones): per task, the E-step posterior (as :func:`_ds_e_step`,
+    clamped to ``truth``) and at once its answers' expected counts for the next M-step.
+    Returns ``(probas, new_priors, counts)``."""
     n_tasks = start.shape[0] - 1
-    log_errors = _log_table(errors, True)
+    n_rows = 2 * errors.shape[0]
+    log_errors = _log_table(errors, True).reshape(n_rows, 2)
+    unit = weight.shape[0] == 0
     p0 = np.log2(max(priors[0], EPS))
     p1 = np.log2(max(priors[1], EPS))
     probas = np.empty((n_tasks, 2), dtype=np.float64)
     counts = prior_counts.copy()
+    flat_counts = counts.reshape(n_rows, 2)
     new_priors = np.zeros(2, dtype=np.float64)
     for t in range(n_tasks):
         a = p0
         b = p1
-        for i in range(start[t], start[t + 1]):
-            a += weight[i] * log_errors[worker[i], label[i], 0]
-            b += weight[i] * log_errors[worker[i], label[i], 1]
+        if unit:
+            for i in range(start[t], start[t + 1]):
+                a += log_errors[answer[i], 0]
+                b += log_errors[answer[i], 1]
+        else:
+            for i in range(start[t], start[t + 1]):
+                a += weight[i] * log_errors[answer[i], 0]
+                b += weight[i] * log_errors[answer[i], 1]
         if truth[t] >= 0:
             q0 = 1.0 if truth[t] == 0 else 0.0
             q1 = 1.0 - q0
@@ -204,9 +224,14 @@ def _ds_round(start: np.ndarray, worker: np.ndarray, label: np.ndarray, weight: 
         probas[t, 1] = q1
         new_priors[0] += q0
         new_priors[1] += q1
-        for i in range(start[t], start[t + 1]):
-            counts[worker[i], label[i], 0] += weight[i] * q0
-            counts[worker[i], label[i], 1] += weight[i] * q1
+        if unit:
+            for i in range(start[t], start[t + 1]):
+                flat_counts[answer[i], 0] += q0
+                flat_counts[answer[i], 1] += q1
+        else:
+            for i in range(start[t], start[t + 1]):
+                flat_counts[answer[i], 0] += weight[i] * q0
+                flat_counts[answer[i], 1] += weight[i] * q1
     if n_tasks > 0:
         new_priors /= n_tasks
     return probas, new_priors, counts
@@ -267,32 +292,44 @@ def _ds_em(task: np.ndarray, worker: np.ndarray, label: np.ndarray, weight: np.n
     when the evidence lower bound improves by less than ``tol``. Tasks with
     ``truth >= 0`` are clamped to it. Returns ``(probas, priors, counts, errors, rounds)``.
 
-    The answers are first put in task order (:func:`_order_by_task`) so that every pass
-    reads the per-task arrays sequentially; the lower bound comes from the count table
+    The answers are first put in task order and packed (:func:`_pack_by_task`) so that
+    every pass reads them sequentially; the lower bound comes from the count table
     (:func:`_ds_elbo_from_counts`), so a round makes two passes over the answers.
     """
-    order, start = _order_by_task(task, n_tasks)
-    task = task[order]
-    worker = worker[order]
-    label = label[order]
-    weight = weight[order]
+    start, answer, packed_weight = _pack_by_task(task, worker, label, weight, n_tasks)
+    unit = packed_weight.shape[0] == 0
+    n_rows = 2 * prior_counts.shape[0]
     task_weight = np.zeros(n_tasks, dtype=np.float64)
-    for i in range(task.shape[0]):
-        task_weight[task[i]] += weight[i]
-    probas = _vote_share(task, label, weight, n_tasks)
+    probas = np.zeros((n_tasks, 2), dtype=np.float64)
+    for t in range(n_tasks):                      # majority-vote shares (_vote_share)
+        for i in range(start[t], start[t + 1]):
+            w = 1.0 if unit else packed_weight[i]
+            probas[t, answer[i] & 1] += w
+            task_weight[t] += w
+        s = probas[t, 0] + probas[t, 1]
+        if s > 0.0:
+            probas[t, 0] /= s
+            probas[t, 1] /= s
     _clamp(probas, truth)
     priors = _class_priors(probas)
-    counts, errors = _ds_m_step(task, worker, label, weight, probas, prior_counts)
+    counts = prior_counts.copy()                  # the first M-step (_ds_m_step)
+    flat_counts = counts.reshape(n_rows, 2)
     present = np.zeros((prior_counts.shape[0], 2), dtype=np.bool_)
+    flat_present = present.reshape(n_rows)
     for w in range(prior_counts.shape[0]):
         for o in range(2):
             present[w, o] = prior_counts[w, o, 0] > 0.0 or prior_counts[w, o, 1] > 0.0
-    for i in range(worker.shape[0]):
-        present[worker[i], label[i]] = True
+    for t in range(n_tasks):
+        for i in range(start[t], start[t + 1]):
+            w = 1.0 if unit else packed_weight[i]
+            flat_present[answer[i]] = True
+            flat_counts[answer[i], 0] += w * probas[t, 0]
+            flat_counts[answer[i], 1] += w * probas[t, 1]
+    errors = _normalize_errors(counts, present)
     loss = -np.inf
     rounds = 0
     for _ in range(n_iter):
-        probas, priors, counts = _ds_round(start, worker, label, weight, errors, priors, truth, prior_counts)
+        probas, priors, counts = _ds_round(start, answer, packed_weight, errors, priors, truth, prior_counts)
         errors = _normalize_errors(counts, present)
         new_loss = _ds_elbo_from_counts(counts, prior_counts, errors, probas, task_weight, priors)
         rounds += 1
