@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import deque
 
 import numpy as np
-from river import drift
 
 from defenses.base import Decision, Defense, VoteBatch, keep_labels
+from stream.river_parts import ADWIN
 
 
 class Rollback(Defense):
@@ -90,7 +90,7 @@ class Rollback(Defense):
         self.reset()
 
     def reset(self) -> None:
-        self.detector_ = drift.ADWIN(delta=self.delta)
+        self.detector_ = ADWIN(delta=self.delta)
         self.rollbacks_: list[dict] = []
         self.quarantined_ = 0
         self._snapshots: deque[tuple[float, bytes, int]] = deque(maxlen=self.keep)
@@ -179,7 +179,7 @@ class Rollback(Defense):
         while self._snapshots and self._snapshots[-1][0] > taken:
             self._snapshots.pop()
         self._published.clear()
-        self.detector_ = drift.ADWIN(delta=self.delta)
+        self.detector_ = ADWIN(delta=self.delta)
         self._outcomes.clear()
         self._reference = None
         self._hold_until = now + self.cooldown_ticks

@@ -55,8 +55,11 @@ def execute(scenario: Scenario, repo: Repository, on_tick: Callable[[int], None]
 
     run_id = uuid.uuid4().hex
     pending: list[dict] = []
+    timing: dict[str, float | None] = {}
 
     def tick_done(tick: int, entry: dict) -> None:
+        if not timing:
+            timing["first_tick_s"] = seconds_since_process_start()
         pending.append(entry)
         if len(pending) >= FLUSH_EVERY:
             repo.add_ticks(run_id, pending)
@@ -66,8 +69,9 @@ def execute(scenario: Scenario, repo: Repository, on_tick: Callable[[int], None]
 
     transport = run_transport(broker, run_id)
     try:
-        return _execute(scenario, repo, Simulation(scenario, on_tick=tick_done, run_id=run_id, transport=transport),
-                        pending, group_id, cell, save_model)
+        doc = _execute(scenario, repo, Simulation(scenario, on_tick=tick_done, run_id=run_id, transport=transport),
+                       pending, group_id, cell, save_model)
+        return {**doc, "timing": timing}
     finally:
         if transport is not None:
             transport.close()
@@ -89,6 +93,19 @@ def _execute(scenario: Scenario, repo: Repository, sim, pending: list[dict], gro
         repo.save_model_snapshot(run_id, scenario.ticks, sim.model.snapshot())
     repo.finish_run(run_id, doc["metrics"], ticks=pending, outcomes=outcomes)
     return doc
+
+
+def seconds_since_process_start() -> float | None:
+    """Wall seconds since this process started (Linux ``/proc``, 10 ms resolution);
+    None elsewhere. A run's ``timing.first_tick_s`` is this at the end of its first
+    tick: interpreter start, imports, set-up and warm-up training included."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as stat, open("/proc/uptime", encoding="ascii") as uptime:
+            started_ticks = int(stat.read().rsplit(")", 1)[1].split()[19])
+            now = float(uptime.read().split()[0])
+        return max(0.0, now - started_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def run_transport(broker: str, run_id: str) -> Transport | None:

@@ -12,12 +12,12 @@ import math
 import pickle
 from collections import OrderedDict
 
-from river import compose, feature_extraction, naive_bayes
+from stream.river_parts import BagOfWords, MultinomialNB, Pipeline
 
 SPAM_LABEL, HAM_LABEL = True, False
 
 
-class WeightedMultinomialNB(naive_bayes.MultinomialNB):
+class WeightedMultinomialNB(MultinomialNB):
     """River's MultinomialNB whose ``learn_one`` accepts a sample weight ``w``.
 
     >>> nb = WeightedMultinomialNB()
@@ -85,13 +85,13 @@ class SpamModel:
 
     def __init__(self, alpha: float = 1.0):
         self.alpha = alpha
-        self.vectorizer = feature_extraction.BagOfWords(lowercase=True, strip_accents=False)
+        self.vectorizer = BagOfWords(lowercase=True, strip_accents=False)
         self.nb = WeightedMultinomialNB(alpha=alpha)
 
     @property
-    def pipeline(self) -> compose.Pipeline:
+    def pipeline(self) -> Pipeline:
         """The model as one River pipeline (text in, spam probability out)."""
-        return compose.Pipeline(self.vectorizer, self.nb)
+        return Pipeline(self.vectorizer, self.nb)
 
     def features(self, text: str) -> dict[str, int]:
         return self.vectorizer.transform_one(text)

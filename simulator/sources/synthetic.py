@@ -23,8 +23,10 @@ class SyntheticSource(MailSource):
     def __init__(self, seed: int, spam_fraction: float, bank_alert_fraction: float):
         children = np.random.SeedSequence(seed).spawn(5)
         seeds = [int(c.generate_state(1)[0]) for c in children]
-        self._factories = {name: SyntheticMailFactory(s)
-                           for name, s in zip(("stream", "campaign", "eval", "warm", "forge"), seeds)}
+        # Each factory is built on first use (drawing its pools costs ~0.4 s); it depends on
+        # its own seed only, so when it is built does not change what it makes.
+        self._factory_seeds = dict(zip(("stream", "campaign", "eval", "warm", "forge"), seeds))
+        self._factories: dict[str, SyntheticMailFactory] = {}
         self._rngs = {name: np.random.default_rng(c) for name, c in zip(("stream", "eval", "warm"), children)}
         mix = category_mix(spam_fraction, bank_alert_fraction)
         self._categories = list(mix)
@@ -33,9 +35,14 @@ class SyntheticSource(MailSource):
         self._forged = 0
         self.bank_alert_fraction = bank_alert_fraction
 
+    def _factory(self, name: str) -> SyntheticMailFactory:
+        if name not in self._factories:
+            self._factories[name] = SyntheticMailFactory(self._factory_seeds[name])
+        return self._factories[name]
+
     def _draw(self, name: str, n: int, prefix: str) -> list[Email]:
         picks = self._rngs[name].choice(len(self._categories), size=n, p=self._probs)
-        factory = self._factories[name]
+        factory = self._factory(name)
         return [factory.make(self._categories[c], f"{prefix}-{i}") for i, c in enumerate(picks.tolist())]
 
     def warmup(self, n: int) -> list[Email]:
@@ -45,11 +52,11 @@ class SyntheticSource(MailSource):
         return self._draw("stream", n, f"m{tick}")
 
     def campaign(self, tick: int, n: int) -> list[Email]:
-        factory = self._factories["campaign"]
+        factory = self._factory("campaign")
         return [factory.make("campaign", f"m{tick}-c{i}") for i in range(n)]
 
     def lookalike(self, category: str, tick: int, n: int) -> list[Email]:
-        factory = self._factories["forge"]
+        factory = self._factory("forge")
         start = self._forged
         self._forged += n
         return [factory.make(category, f"x{tick}-{i}") for i in range(start, start + n)]
