@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import doctest
 import math
-import os
 import sqlite3
 import time
 import traceback
@@ -50,37 +49,8 @@ from stream.storage import (
     sanitize_json,
 )
 
-PG_URL_ENV = "POISONLAB_TEST_PG_URL"
-PG_CANDIDATES = (
-    "postgresql+psycopg://postgres@127.0.0.1:5432/test",
-    "postgresql+psycopg://root@127.0.0.1:5432/test",
-)
-
-
 # --------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="session")
-def pg_url() -> str:
-    """A reachable PostgreSQL URL, or skip naming what is missing."""
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        pytest.skip("PostgreSQL tests need the 'psycopg' package (pip install 'psycopg[binary]')")
-    candidates = [os.environ[PG_URL_ENV]] if os.environ.get(PG_URL_ENV) else list(PG_CANDIDATES)
-    failures = []
-    for url in candidates:
-        engine = create_engine(url, connect_args={"connect_timeout": 3})
-        try:
-            with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            return url
-        except Exception as exc:  # noqa: BLE001 - any failure means "not usable"
-            reason = " ".join(str(getattr(exc, "orig", exc)).split())
-            failures.append(f"{mask_url(url)} ({reason})")
-        finally:
-            engine.dispose()
-    pytest.skip(f"no reachable PostgreSQL server (set ${PG_URL_ENV}); tried: {'; '.join(failures)}")
+# ``pg_url`` (a reachable PostgreSQL URL, or a skip naming what is missing) is in conftest.py.
 
 
 @pytest.fixture

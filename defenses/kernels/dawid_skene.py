@@ -71,21 +71,7 @@ def _ds_m_step(task: np.ndarray, worker: np.ndarray, label: np.ndarray, weight: 
         present[w, o] = True
         counts[w, o, 0] += weight[i] * probas[task[i], 0]
         counts[w, o, 1] += weight[i] * probas[task[i], 1]
-    errors = np.zeros((n_workers, 2, 2), dtype=np.float64)
-    for w in range(n_workers):
-        for c in range(2):
-            s = 0.0
-            for o in range(2):
-                if present[w, o]:
-                    v = counts[w, o, c]
-                    if v < EPS:
-                        v = EPS
-                    errors[w, o, c] = v
-                    s += v
-            if s > 0.0:
-                for o in range(2):
-                    errors[w, o, c] /= s
-    return counts, errors
+    return counts, _normalize_errors(counts, present)
 
 
 @njit(**NJIT_OPTIONS)
