@@ -19,7 +19,10 @@ the service's exit, which includes its idle close (``--idle-close`` seconds
 without records before the last window is decided) and publishing every
 label.  Group join and start-up come before the clocks start (``ours_wall_s``
 reports the whole run).  Figures are the median of the repeats, with the
-spread; they are merged into ``benchmarks/results.json``.
+spread; they are merged into ``benchmarks/results.json``.  Beside the wall-clock
+ratio, ``cpu_ratio`` compares votes per CPU second of this process over the same
+spans (``time.process_time``): on a machine shared with other work it moves much
+less than the wall clock, and it leaves out the waits (poll timeouts, idle close).
 
     python benchmarks/bench_service.py [--votes 1000000] [--batch 5000] [--json-votes 100000] [--repeat 3]
 """
@@ -124,8 +127,9 @@ def produce(transport: KafkaTransport, votes: np.ndarray, batch: int) -> int:
     return records
 
 
-def bare(bootstrap: str, topic: str, records: int) -> tuple[float, int]:
-    """Seconds from the first records handed over to the last one decoded, and the votes read."""
+def bare(bootstrap: str, topic: str, records: int) -> tuple[float, int, float]:
+    """Seconds from the first records handed over to the last one decoded, the votes read, and
+    the process CPU seconds over the same span."""
     import kafka
 
     c = kafka.KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
@@ -134,10 +138,11 @@ def bare(bootstrap: str, topic: str, records: int) -> tuple[float, int]:
     c.assign(tps)
     c.seek_to_beginning(*tps)
     seen = votes = 0
-    first = None
+    first = first_cpu = None
     while seen < records:
         for recs in c.poll(timeout_ms=500, max_records=500).values():
-            first = first or time.perf_counter()
+            if first is None:
+                first, first_cpu = time.perf_counter(), time.process_time()
             for r in recs:
                 data = r.value
                 if data[:6] == b"\x93NUMPY":
@@ -146,9 +151,9 @@ def bare(bootstrap: str, topic: str, records: int) -> tuple[float, int]:
                     json.loads(data)
                     votes += 1
             seen += len(recs)
-    elapsed = time.perf_counter() - first
+    elapsed, cpu = time.perf_counter() - first, time.process_time() - first_cpu
     c.close()
-    return elapsed, votes
+    return elapsed, votes, cpu
 
 
 def ours(settings: KafkaSettings, prefix: str, db: str, group: str, config: dict,
@@ -168,7 +173,7 @@ def ours(settings: KafkaSettings, prefix: str, db: str, group: str, config: dict
 
         def timed_records(polled):
             if polled and not first:
-                first.append(time.perf_counter())
+                first.extend((time.perf_counter(), time.process_time()))
             return records(polled)
 
         consumer._records = timed_records
@@ -182,14 +187,14 @@ def ours(settings: KafkaSettings, prefix: str, db: str, group: str, config: dict
         profiler.start()
     started = time.perf_counter()
     service.run()
-    ended = time.perf_counter()
+    ended, ended_cpu = time.perf_counter(), time.process_time()
     if profiler is not None:
         profiler.stop()
         Path(profile).write_text(profiler.output_text(unicode=False, color=False))
     transport.close()
     labels = store.labels()
     store.close()
-    return {"seconds": ended - first[0], "wall": ended - started, "votes": service.stats.votes,
+    return {"seconds": ended - first[0], "cpu": ended_cpu - first[1], "wall": ended - started, "votes": service.stats.votes,
             "labels": labels, "commits": service.stats.commits, "records": service.stats.records}
 
 
@@ -203,16 +208,18 @@ def measure(settings: KafkaSettings, votes: np.ndarray, batch: int, tmp: str, re
     name = f"service_{'numpy_batch' if batch else 'json'}_votes"
     runs = []
     for i in range(repeat):
-        bare_s, bare_votes = bare(settings.bootstrap_servers, prefix + "feedback", records)
+        bare_s, bare_votes, bare_cpu = bare(settings.bootstrap_servers, prefix + "feedback", records)
         run = ours(settings, prefix, f"sqlite:///{tmp}/{prefix}{i}.db", f"bench-{i}", config,
                    profile=f"{profile}.{name}.txt" if profile and i == 0 else None)
         run.update(bare_s=bare_s, bare_votes=bare_votes, ours_per_s=run["votes"] / run["seconds"],
                    peer_per_s=bare_votes / bare_s)
         run["ratio"] = run["ours_per_s"] / run["peer_per_s"]
+        run["cpu_ratio"] = (run["votes"] / run["cpu"]) / (bare_votes / bare_cpu)   # votes per CPU second
         runs.append(run)
         print(f"  run {i + 1}: ours {run['seconds']:.3f} s ({run['ours_per_s']:,.0f} votes/s, {run['commits']} "
-              f"commits, whole run {run['wall']:.2f} s), bare {bare_s:.3f} s ({run['peer_per_s']:,.0f} votes/s), "
-              f"ratio {run['ratio']:.2f}")
+              f"commits, whole run {run['wall']:.2f} s, CPU {run['cpu']:.3f} s), bare {bare_s:.3f} s "
+              f"({run['peer_per_s']:,.0f} votes/s, CPU {bare_cpu:.3f} s), ratio {run['ratio']:.2f}, "
+              f"CPU ratio {run['cpu_ratio']:.2f}")
     same = all(r["votes"] == r["bare_votes"] == len(votes) and r["labels"] == runs[0]["labels"] for r in runs)
     med = statistics.median
     entry = {"name": name, "ours_per_s": med(r["ours_per_s"] for r in runs),
@@ -223,12 +230,17 @@ def measure(settings: KafkaSettings, votes: np.ndarray, batch: int, tmp: str, re
              "peer_per_s_runs": [round(r["peer_per_s"]) for r in runs],
              "ratio_runs": [round(r["ratio"], 3) for r in runs],
              "ours_wall_s_runs": [round(r["wall"], 3) for r in runs],
+             "ours_cpu_s_runs": [round(r["cpu"], 3) for r in runs],
+             "cpu_ratio": med(r["cpu_ratio"] for r in runs),   # votes per CPU second, ours / bare
+             "cpu_ratio_runs": [round(r["cpu_ratio"], 3) for r in runs],
              "config": config, "crc32c_c": _crc32c_is_native()}
     print(f"{name}: {len(votes):,} votes in {records:,} records -> {entry['labels']:,} labels")
     print(f"  ours (poisonlab serve service): median {entry['ours_per_s']:,.0f} votes/s "
           f"(runs {', '.join(f'{x:,}' for x in entry['ours_per_s_runs'])})")
     print(f"  bare kafka-python consume+decode: median {entry['peer_per_s']:,.0f} votes/s "
           f"(runs {', '.join(f'{x:,}' for x in entry['peer_per_s_runs'])})")
+    print(f"  CPU ratio (votes per CPU second, ours / bare) median {entry['cpu_ratio']:.2f} "
+          f"(runs {', '.join(str(x) for x in entry['cpu_ratio_runs'])})")
     print(f"  ratio median {entry['ratio']:.2f} (runs {', '.join(str(x) for x in entry['ratio_runs'])}), "
           f"same votes and labels in every run: {same}")
     return entry

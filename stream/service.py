@@ -44,11 +44,22 @@ label batches (:func:`stream.codecs.label_batch`: one record for the window's
 labels, :func:`stream.codecs.label_events` turns it back into label events);
 otherwise one JSON label event per label.
 
+Reviews (optional, ``reviews_topic``): provider reviews (confirmed true labels)
+are read by the same consumer, validated (bad ones are dead-lettered like bad
+feedback), deduped like feedback and fed to the chain's ``observe_reviews``
+before the poll's windows are decided; their offsets go into the same
+transaction as the state.  A chain member that scores late reviews against the
+votes it remembers (its ``state_dict`` has a ``memory``, e.g. reputation) gets
+that memory rebuilt from ``svc_memory``, where the votes of every decided window
+are kept for the member's ``memory_ticks``.
+
 Throughput: a poll is processed as arrays (window assignment, id
 factorization, the chain's kernels, per-account state and deltas as NumPy
-columns), everything it changes goes to the database with one multi-row
-statement per table, votes decided in the same poll are never stored as
-pending, and the outboxes hold values already encoded for the wire.
+columns); the accounts of every window the poll decides are factorized once
+and their state loaded with one query; everything the poll changes goes to the
+database with one multi-row statement per table; votes decided in the same
+poll are never stored as pending; label batches are built from the ids' bytes
+without re-encoding; and the outboxes hold values already encoded for the wire.
 """
 
 from __future__ import annotations
@@ -75,11 +86,11 @@ from stream.codecs import (
     invalid_batch_rows,
     label_batch,
 )
-from stream.events import VERDICT_NAMES, VERDICTS, EventError, dead_letter, validate_feedback
+from stream.events import MAX_ID_LENGTH, VERDICT_NAMES, VERDICTS, EventError, dead_letter, validate_feedback
 from stream.service_state import Batch, Claim, FencedError, ServiceStore
 from stream.transport import Record, TransportError
 
-__all__ = ["DefenseService", "ServiceConfig", "ServiceStats", "votes_array"]
+__all__ = ["DefenseService", "ServiceConfig", "ServiceStats", "validate_review", "votes_array"]
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +113,11 @@ class ServiceConfig:
         Event-time seconds per tick: ``ts`` and ``account_created_ts`` are divided
         by it (3600: ticks are hours, as in the simulator's defaults).
     max_records : int
-        Most records per database transaction.
+        Most records per poll and database transaction (5000: fewer, larger
+        transactions; each costs a commit and a few queries whatever its size).
+    max_votes : int
+        Stop gathering records for one transaction (see ``linger_s``) once they
+        hold this many votes (batch records hold many), which bounds its memory.
     linger_s : float
         After a poll that returned records, keep polling (each poll waiting at most
         this long) while records keep coming, up to ``max_records``: one larger
@@ -113,6 +128,14 @@ class ServiceConfig:
         compiled kernels) out of the cyclic garbage collector's full passes
         (``gc.freeze``), which otherwise pause the service for a fraction of a
         second now and then.
+    reviews_topic : str or None
+        Also read provider reviews (confirmed true labels, :func:`stream.events.review_event`)
+        from this topic and feed them to the chain's ``observe_reviews``, their offsets
+        committed with the state.  None (default): reviews are not read.  With reviews,
+        the votes of every decided window are kept in the database for the chain's
+        memory (the longest ``memory_ticks`` of its members), so that a review arriving
+        later still scores the accounts that voted; a review scores the windows decided
+        before it was read.
     batch_labels : bool
         Publish the labels of a window whose votes all came in feedback batches
         as label batches (:func:`stream.codecs.label_batch`, one record for many
@@ -125,7 +148,8 @@ class ServiceConfig:
     deadletter_topic: str = topics.DEADLETTER
     window: float = 1.0
     tick_seconds: float = 3600.0
-    max_records: int = 500
+    max_records: int = 5000
+    max_votes: int = 1_000_000
     poll_timeout_s: float = 0.5
     linger_s: float = 0.02
     idle_close_s: float = 5.0
@@ -134,6 +158,7 @@ class ServiceConfig:
     partitions: int | None = None
     batch_labels: bool = True
     freeze_gc: bool = True
+    reviews_topic: str | None = None
 
 
 @dataclass
@@ -142,6 +167,7 @@ class ServiceStats:
     votes: int = 0
     duplicates: int = 0
     deadletters: int = 0
+    reviews: int = 0
     labels: int = 0
     windows: int = 0
     commits: int = 0
@@ -170,6 +196,40 @@ def votes_array(account, email, verdict, ts, created, batched=False) -> np.ndarr
     out["created"] = created
     out["batched"] = batched
     return out
+
+
+def validate_review(event: Any) -> tuple[str, int, float]:
+    """``(email_id, label, ts)`` of a review event, or :class:`EventError` with the reason.
+
+    A review is :func:`stream.events.review_event`: ``{"v": 1, "email_id": str,
+    "label": "spam"|"not_spam", "ts": float}``.
+
+    >>> validate_review({"v": 1, "email_id": "m1", "label": "spam", "ts": 7.9})
+    ('m1', 1, 7.9)
+    >>> validate_review({"v": 1, "email_id": "m1", "label": "ham", "ts": 7.9})
+    Traceback (most recent call last):
+    ...
+    stream.events.EventError: unknown label 'ham' (expected 'spam' or 'not_spam')
+    """
+    if not isinstance(event, dict):
+        raise EventError(f"a review must be a JSON object, got {type(event).__name__}")
+    if event.get("v") != 1:
+        raise EventError(f"unsupported schema version {event.get('v')!r}")
+    for name in ("email_id", "label", "ts"):
+        if name not in event:
+            raise EventError(f"missing field {name!r}")
+    email, label, ts = event["email_id"], event["label"], event["ts"]
+    if not isinstance(email, str):
+        raise EventError(f"field 'email_id' must be a string, got {type(email).__name__}")
+    if not email or len(email) > MAX_ID_LENGTH:
+        raise EventError(f"field 'email_id' must have 1 to {MAX_ID_LENGTH} characters")
+    if not isinstance(label, str) or label not in VERDICTS:
+        raise EventError(f"unknown label {label!r} (expected 'spam' or 'not_spam')")
+    if isinstance(ts, bool) or not isinstance(ts, (int, float)):
+        raise EventError(f"field 'ts' must be a number, got {type(ts).__name__}")
+    if not math.isfinite(ts):
+        raise EventError("field 'ts' must be finite")
+    return email, VERDICTS[label], float(ts)
 
 
 _HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)   # odd: a bijection of each word
@@ -208,6 +268,11 @@ def factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return uniques, first, inverse
 
 
+def _votes_in(records: list[Record]) -> int:
+    """Votes held by ``records`` (a batch record holds one per row)."""
+    return sum(r.value.shape[0] if isinstance(r.value, np.ndarray) and r.value.ndim == 1 else 1 for r in records)
+
+
 class _Columns:
     """The votes of one partition in one poll, in arrival order.
 
@@ -241,57 +306,55 @@ class _Columns:
 
 
 class _AccountTable:
-    """Per-account defense state of the accounts one poll touches, with the poll's deltas.
+    """Per-account defense state of every account voting in the windows one poll decides.
 
-    Loaded from the store the first time an account shows up in the poll, then
-    kept here across the windows the poll decides: state as arrays indexed by a
-    row per account, deltas (what the poll adds) beside it.
+    The accounts are factorized once for the whole poll (one row each) and
+    their state is loaded from the store with one query; the windows then read
+    and update these columns in place, and the poll's deltas are the difference
+    between the final and the loaded values.
     """
 
-    def __init__(self, store: ServiceStore, names: list[str]):
-        self.store = store
+    def __init__(self, store: ServiceStore, names: list[str], accounts: np.ndarray):
         self.names = names
-        self.index: dict[bytes, int] = {}
-        self.keys: list[bytes] = []
-        self.value = {f: np.zeros(0) for f in names}
-        self.delta = {f: np.zeros(0) for f in names}
+        self.keys = accounts
+        if names and accounts.shape[0]:
+            loaded = store.account_state([a.decode("utf-8") for a in accounts.tolist()], names)
+        else:
+            loaded = {f: np.zeros(accounts.shape[0]) for f in names}
+        self.loaded = {f: np.asarray(loaded[f], dtype=np.float64) for f in names}
+        self.value = {f: self.loaded[f].copy() for f in names}
 
-    def rows(self, accounts: np.ndarray) -> np.ndarray:
-        """Row of each account (unique byte strings), loading the unknown ones from the store."""
-        keys = accounts.tolist()
-        index = self.index
-        missing = [a for a in keys if a not in index]
-        if missing:
-            loaded = self.store.account_state([a.decode("utf-8") for a in missing], self.names)
-            start = len(self.keys)
-            index.update(zip(missing, range(start, start + len(missing))))
-            self.keys.extend(missing)
-            for f in self.names:
-                self.value[f] = np.concatenate([self.value[f], loaded[f]])
-                self.delta[f] = np.concatenate([self.delta[f], np.zeros(len(missing))])
-        return np.fromiter((index[a] for a in keys), dtype=np.int64, count=len(keys))
+    def __len__(self) -> int:
+        return int(self.keys.shape[0])
 
-    def get(self, rows: np.ndarray) -> dict[str, np.ndarray]:
-        return {f: self.value[f][rows] for f in self.names}
-
-    def update(self, rows: np.ndarray, before: dict[str, np.ndarray], after: dict[str, np.ndarray]) -> None:
+    def update(self, voted: np.ndarray, after: dict[str, np.ndarray]) -> None:
+        """Take the chain's state after a window, for the accounts that voted in it only."""
         for f in self.names:
-            delta = after[f] - before[f]
-            self.value[f][rows] = before[f] + delta
-            self.delta[f][rows] += delta
+            self.value[f][voted] = after[f][voted]
 
     def delta_rows(self) -> list[tuple[str, str, float]]:
-        """``(account, field, delta)`` of every non-zero delta."""
+        """``(account, field, delta)`` of every non-zero delta of the poll, sorted (the order
+        :meth:`ServiceStore.commit` writes them in), built by whole columns.
+
+        >>> t = _AccountTable.__new__(_AccountTable)
+        >>> t.names, t.keys = ["f", "e"], np.array([b"b", b"a", b"c"])
+        >>> t.loaded = {"f": np.zeros(3), "e": np.zeros(3)}
+        >>> t.value = {"f": np.array([1.0, 0.0, 2.0]), "e": np.array([0.0, 0.0, 3.0])}
+        >>> t.delta_rows()
+        [('b', 'f', 1.0), ('c', 'e', 3.0), ('c', 'f', 2.0)]
+        """
+        if not self.names or not len(self):
+            return []
+        delta = {f: self.value[f] - self.loaded[f] for f in sorted(self.names)}
+        changed = np.flatnonzero(np.any(np.stack([d != 0 for d in delta.values()]), axis=0))
+        # UTF-8 byte order is code point order: the same order as the decoded strings
+        changed = changed[np.argsort(self.keys[changed], kind="stable")]
+        names = [k.decode("utf-8") for k in self.keys[changed].tolist()]
+        fields = list(delta)
+        columns = [d[changed].tolist() for d in delta.values()]
         out: list[tuple[str, str, float]] = []
-        names: dict[int, str] = {}
-        for f in self.names:
-            delta = self.delta[f]
-            nz = np.flatnonzero(delta)
-            for i, d in zip(nz.tolist(), delta[nz].tolist()):
-                name = names.get(i)
-                if name is None:
-                    name = names[i] = self.keys[i].decode("utf-8")
-                out.append((name, f, d))
+        for name, values in zip(names, zip(*columns)):
+            out.extend((name, f, v) for f, v in zip(fields, values) if v != 0)
         return out
 
 
@@ -306,6 +369,17 @@ class _Partition:
         self.closed = claim.closed
         self.epoch = claim.epoch
         self.pending: list[tuple[int, np.ndarray]] = [(w, _NPY.decode(blob)) for w, blob in claim.pending]
+        self.dirty = False
+
+
+class _Input:
+    """Where the service stands on one assigned partition of the reviews topic."""
+
+    __slots__ = ("offset", "epoch", "dirty")
+
+    def __init__(self, claim: Claim):
+        self.offset = claim.offset
+        self.epoch = claim.epoch
         self.dirty = False
 
 
@@ -334,7 +408,18 @@ class DefenseService:
         self._fields = [(i, key, f"{i}.{m.name}.{key}") for i, m in enumerate(chain.members)
                         for key in m.account_state]
         self._parts: dict[int, _Partition] = {}
+        self._review_parts: dict[int, _Input] = {}
+        # members that remember votes for late reviews (their state_dict has a "memory")
+        self._memory_members = [i for i, m in enumerate(chain.members) if "memory" in m.state_dict()]
+        self._memory_ticks = max((float(getattr(chain.members[i], "memory_ticks", 0.0))
+                                  for i in self._memory_members), default=0.0)
+        self._remember = config.reviews_topic is not None and bool(self._memory_members)
+        self._memory_cache: dict[int, tuple[float, np.ndarray]] = {}   # svc_memory rows, decoded
+        if config.reviews_topic is not None and not self._memory_members:
+            log.warning("reviews are read from %r, but no member of the chain %r remembers votes: "
+                        "they change nothing", config.reviews_topic, chain.name)
         self._consumer = None
+        self._caught_up_cache: tuple[tuple, float] | None = None   # (positions, when) of the last "caught up"
         self._last_record = time.monotonic()
         self._since_prune = 0
         self._rebalances = 0   # assignments and revocations handled so far
@@ -348,13 +433,15 @@ class DefenseService:
         existing = self.transport.topic_partitions(c.feedback_topic)
         if existing is None:
             self.transport.create_topic(c.feedback_topic, c.partitions or 1)
-        for name in (c.labels_topic, c.deadletter_topic):
+        for name in (c.labels_topic, c.deadletter_topic, *([c.reviews_topic] if c.reviews_topic else [])):
             if self.transport.topic_partitions(name) is None:
                 self.transport.create_topic(name, 1)
 
     def _open_consumer(self) -> None:
         self._parts.clear()
-        self._consumer = self.transport.consumer([self.config.feedback_topic], self.config.group,
+        self._review_parts.clear()
+        inputs = [self.config.feedback_topic, *([self.config.reviews_topic] if self.config.reviews_topic else [])]
+        self._consumer = self.transport.consumer(inputs, self.config.group,
                                                  on_assign=self._on_assign, on_revoke=self._on_revoke)
 
     def close(self) -> None:
@@ -395,7 +482,18 @@ class DefenseService:
     # -- rebalances ------------------------------------------------------------------
 
     def _on_assign(self, consumer, assigned: set[tuple[str, int]]) -> None:
-        parts = sorted(p for _, p in assigned)
+        reviews = self.config.reviews_topic
+        if reviews is not None:
+            mine = sorted(p for t, p in assigned if t == reviews)
+            if mine:
+                claims = self.store.claim(reviews, mine, self.transport.topic_id(reviews))
+                for p, claim in claims.items():
+                    if claim.reset:
+                        log.warning("topic %r was re-created: reading it again (reviews counted before are "
+                                    "skipped)", reviews)
+                    self._review_parts[p] = _Input(claim)
+                    consumer.seek(reviews, p, claim.offset)
+        parts = sorted(p for t, p in assigned if t == self.config.feedback_topic)
         topic_id = self.transport.topic_id(self.config.feedback_topic)
         claims = self.store.claim(self.config.feedback_topic, parts, topic_id)
         if any(c.reset for c in claims.values()):
@@ -412,8 +510,11 @@ class DefenseService:
         log.info("assigned partitions %s", parts)
 
     def _on_revoke(self, consumer, revoked: set[tuple[str, int]]) -> None:
-        for _, p in revoked:
-            self._parts.pop(p, None)
+        for t, p in revoked:
+            if t == self.config.feedback_topic:
+                self._parts.pop(p, None)
+            else:
+                self._review_parts.pop(p, None)
         self._rebalances += 1
 
     # -- one poll ----------------------------------------------------------------------
@@ -426,7 +527,9 @@ class DefenseService:
             log.warning("poll failed, retrying: %s", exc)
             time.sleep(0.5)
             return 0
-        records = [r for r in records if r.partition in self._parts]
+        reviews = self.config.reviews_topic
+        records = [r for r in records if (r.partition in self._review_parts if r.topic == reviews
+                                          else r.partition in self._parts)]
         now = time.monotonic()
         if records:
             self._last_record = now
@@ -444,7 +547,7 @@ class DefenseService:
         c = self.config
         records = self._consumer.poll(max_records=c.max_records, timeout_s=c.poll_timeout_s)
         rebalances = self._rebalances   # the records above were read after any rebalance it handled
-        while records and len(records) < c.max_records and c.linger_s > 0:
+        while records and len(records) < c.max_records and c.linger_s > 0 and _votes_in(records) < c.max_votes:
             try:
                 more = self._consumer.poll(max_records=c.max_records - len(records), timeout_s=c.linger_s)
             except TransportError as exc:   # keep what was read: its offsets are past already
@@ -463,19 +566,38 @@ class DefenseService:
         return any(part.pending for part in self._parts.values())
 
     def _caught_up(self) -> bool:
+        """True when every assigned partition was read to its end.  A positive answer is
+        reused for up to a second while nothing was read (the idle close and the idle
+        exit ask one after the other; each answer costs broker round trips)."""
+        position = self._positions()
+        cached = self._caught_up_cache
+        if cached is not None and cached[0] == position and time.monotonic() - cached[1] < 1.0:
+            return True
         try:
-            return self._caught_up_unsafe()
+            done = self._caught_up_unsafe()
         except TransportError:
             return False
+        self._caught_up_cache = (position, time.monotonic()) if done else None
+        return done
+
+    def _positions(self) -> tuple:
+        return (tuple(sorted((p, part.offset) for p, part in self._parts.items())),
+                tuple(sorted((p, inp.offset) for p, inp in self._review_parts.items())), self._rebalances)
 
     def _caught_up_unsafe(self) -> bool:
         if not self._parts:
             return False
         import kafka
 
-        physical = self.transport.physical(self.config.feedback_topic)
-        ends = self.transport.true_end_offsets([kafka.TopicPartition(physical, p) for p in self._parts])
-        return all(self._parts[tp.partition].offset >= end for tp, end in ends.items())
+        inputs = [(self.config.feedback_topic, self._parts)]
+        if self.config.reviews_topic is not None:
+            inputs.append((self.config.reviews_topic, self._review_parts))
+        for topic, parts in inputs:
+            physical = self.transport.physical(topic)
+            ends = self.transport.true_end_offsets([kafka.TopicPartition(physical, p) for p in parts])
+            if not all(parts[tp.partition].offset >= end for tp, end in ends.items()):
+                return False
+        return True
 
     def _unread_empty(self) -> bool:
         try:
@@ -504,15 +626,24 @@ class DefenseService:
     def _process(self, records: list[Record], close_all: bool) -> None:
         batch = Batch(topic=self.config.feedback_topic)
         self._added = []
+        reviews_topic = self.config.reviews_topic
         try:
+            if reviews_topic is not None and any(r.topic == reviews_topic for r in records):
+                reviews = self._ingest_reviews([r for r in records if r.topic == reviews_topic], batch)
+                records = [r for r in records if r.topic != reviews_topic]
+            else:
+                reviews = None
             self._ingest(records, batch)
-            self._close_windows(batch, close_all)
+            self._close_windows(batch, close_all, reviews)
             # votes decided in this very poll never need to be stored as pending
             batch.pending_add = [(p, w, _NPY.encode(piece)) for p, w, piece in self._added
                                  if w > self._parts[p].closed]
             for p, part in self._parts.items():
                 if part.dirty or close_all or batch.pending_closed:
                     batch.offsets[p] = (part.offset, part.watermark, part.closed, part.epoch)
+            for p, inp in self._review_parts.items():
+                if inp.dirty:
+                    batch.other_offsets[(reviews_topic, p)] = (inp.offset, inp.epoch)
             self.store.commit(batch)
             self._outbox_dirty = self._outbox_dirty or bool(batch.outbox or batch.outbox_batches)
         except FencedError as exc:
@@ -524,6 +655,8 @@ class DefenseService:
             self._added = []
         for part in self._parts.values():
             part.dirty = False
+        for inp in self._review_parts.values():
+            inp.dirty = False
         self.stats.commits += 1
         self._since_prune += 1
         if self._since_prune >= 200:
@@ -594,9 +727,43 @@ class DefenseService:
     def _dead(self, r: Record, reason: str, batch: Batch, value: Any = None) -> None:
         shown = r.value.raw if isinstance(r.value, Undecodable) else (r.value if value is None else value)
         batch.outbox.append((self.config.deadletter_topic, r.key,
-                             {**dead_letter(shown, reason, self.config.feedback_topic),
+                             {**dead_letter(shown, reason, r.topic),
                               "partition": r.partition, "offset": r.offset}))
         self.stats.deadletters += 1
+
+    def _ingest_reviews(self, records: list[Record], batch: Batch) -> tuple[np.ndarray, np.ndarray] | None:
+        """Validate and dedupe review records: ``(email ids as bytes, labels)`` of the new ones."""
+        valid = []
+        for r in records:
+            inp = self._review_parts[r.partition]
+            if r.offset >= inp.offset:
+                inp.offset = r.offset + 1
+            inp.dirty = True
+            if isinstance(r.value, Undecodable):
+                self._dead(r, r.value.reason, batch)
+                continue
+            try:
+                email, label, ts = validate_review(r.value)
+            except EventError as exc:
+                self._dead(r, str(exc), batch)
+                continue
+            rid = "r:" + hashlib.sha1(f"{email}\x00{label}\x00{ts!r}".encode()).hexdigest()
+            valid.append((rid, email, label, ts))
+        seen = self.store.seen([v[0] for v in valid]) if valid else set()
+        emails, labels = [], []
+        for rid, email, label, ts in valid:
+            if rid in seen:
+                self.stats.duplicates += 1
+                continue
+            seen.add(rid)
+            batch.seen.append((rid, ts))
+            emails.append(email.encode("utf-8"))
+            labels.append(label)
+        self.stats.records += len(records)
+        self.stats.reviews += len(emails)
+        if not emails:
+            return None
+        return np.array(emails, dtype=np.bytes_), np.array(labels, dtype=np.int8)
 
     def _ingest_batch(self, r: Record, v: np.ndarray, rid: str | None, cols: _Columns, seen: set[str],
                       batch: Batch) -> None:
@@ -635,61 +802,136 @@ class DefenseService:
 
     # -- decide closed windows ------------------------------------------------------------
 
-    def _close_windows(self, batch: Batch, close_all: bool) -> None:
+    def _closing(self, close_all: bool) -> list[int]:
+        """The pending windows this poll may decide, in order."""
         parts = self._parts
         marks = [part.watermark for part in parts.values() if part.watermark is not None]
         if not marks:
-            return
+            return []
         if not close_all and len(marks) < len(parts) and not self._unread_empty():
-            return   # a partition with unread data and no watermark yet could hold older votes
-        w = self.config.window
+            return []   # a partition with unread data and no watermark yet could hold older votes
         pending = sorted({win for part in parts.values() for win, _ in part.pending})
         if close_all:
-            limit = max(pending, default=None)
-        else:
-            limit = math.floor(min(marks) / w) - 1          # windows ending at or before the watermark
-        closing = [win for win in pending if limit is not None and win <= limit]
+            return pending
+        limit = math.floor(min(marks) / self.config.window) - 1   # windows ending at or before the watermark
+        return [win for win in pending if win <= limit]
+
+    def _close_windows(self, batch: Batch, close_all: bool,
+                       reviews: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """Apply the poll's reviews, then decide the windows that may close.
+
+        The accounts of both are factorized once for the poll and their state is
+        loaded with one query (:class:`_AccountTable`); the chain's state is loaded
+        and read back around each window.
+        """
+        parts = self._parts
+        closing = self._closing(close_all)
+        remembered = self._remembered(reviews[0]) if reviews is not None else []
+        if not closing and not remembered:
+            return
+        windows = [(win, [(p, v) for p in sorted(parts) for pw, v in parts[p].pending if pw == win])
+                   for win in closing]
+        windows = [(win, pieces) for win, pieces in windows if pieces]
+        columns = [v["account"] for _, pieces in windows for _, v in pieces] + [v["account"] for _, v in remembered]
+        accounts, _, account_ids = factorize(np.concatenate(columns) if columns else np.zeros(0, "S1"))
+        table = _AccountTable(self.store, [f for _, _, f in self._fields], accounts)
+        start = sum(len(v) for _, pieces in windows for _, v in pieces)
+        if remembered:
+            self._apply_reviews(reviews, remembered, account_ids[start:], table)
+        start = 0
+        for win, pieces in windows:
+            n = sum(len(v) for _, v in pieces)
+            self._decide(win, pieces, account_ids[start:start + n], table, batch)
+            start += n
+        batch.deltas = table.delta_rows()
         if not closing:
             return
-        table = _AccountTable(self.store, [f for _, _, f in self._fields])
-        for win in closing:
-            self._decide(win, table, batch)
-        batch.deltas = table.delta_rows()
         last = closing[-1]
         for p, part in parts.items():
             part.pending = [(win, v) for win, v in part.pending if win > last]
             part.closed = max(part.closed, last)
             batch.pending_closed[p] = last
             part.dirty = True
+        if self._remember:
+            batch.memory_before = (last + 1) * self.config.window - self._memory_ticks
 
-    def _decide(self, win: int, table: _AccountTable, batch: Batch) -> None:
-        pieces = [(p, v) for p in sorted(self._parts) for pw, v in self._parts[p].pending if pw == win]
-        if not pieces:
-            return
-        account = np.concatenate([v["account"] for _, v in pieces])
+    # -- reviews ------------------------------------------------------------------------
+
+    def _remembered(self, reviewed: np.ndarray) -> list[tuple[float, np.ndarray]]:
+        """The remembered votes (``svc_memory``) on the reviewed emails: ``[(now, votes)]`` in
+        the order their windows were decided."""
+        if not self._remember:
+            return []
+        index, blobs = self.store.memory(self._memory_cache)
+        cache = self._memory_cache
+        when = dict(index)
+        for i, data in blobs.items():
+            cache[i] = (when[i], _NPY.decode(data))
+        alive = {i for i, _ in index}
+        for i in [i for i in cache if i not in alive]:
+            del cache[i]
+        out = []
+        for i, _ in index:
+            now, votes = cache[i]
+            hit = votes[np.isin(votes["email"], reviewed)]
+            if hit.shape[0]:
+                out.append((now, hit))
+        return out
+
+    def _apply_reviews(self, reviews: tuple[np.ndarray, np.ndarray], remembered: list[tuple[float, np.ndarray]],
+                       account: np.ndarray, table: _AccountTable) -> None:
+        """Feed the reviews to the chain's ``observe_reviews``, its members' memory rebuilt from
+        ``remembered`` (``account``: their votes' rows in ``table``)."""
+        reviewed, label = reviews
+        n = len(reviewed)
+        _, _, email_ids = factorize(np.concatenate([reviewed] + [v["email"] for _, v in remembered]))
+        memory, start = [], 0
+        for now, v in remembered:
+            k = len(v)
+            memory.append({"now": now, "account": account[start:start + k], "email": email_ids[n + start:n + start + k],
+                           "verdict": v["verdict"], "ts": v["ts"], "created": v["created"]})
+            start += k
+        self._set_chain_state(table.value, memory)
+        now = max((part.closed + 1) * self.config.window for part in self._parts.values()) if self._parts else 0.0
+        self.chain.observe_reviews(email_ids[:n], label, now)
+        if self._fields:
+            voted = np.zeros(len(table), dtype=bool)
+            voted[account] = True
+            table.update(voted, self._get_chain_state(len(table)))
+
+    def _decide(self, win: int, pieces: list[tuple[int, np.ndarray]], account: np.ndarray,
+                table: _AccountTable, batch: Batch) -> None:
+        """Run the chain on one window: ``pieces`` are its votes ``(partition, votes)`` in
+        partition order, ``account`` their rows in ``table``."""
         email = np.concatenate([v["email"] for _, v in pieces])
         part_of = np.concatenate([np.full(len(v), p, dtype=np.int64) for p, v in pieces])
         batched = all("batched" in v.dtype.names and bool(v["batched"].all()) for _, v in pieces)
-        accounts, _, acc_local = factorize(account)
         # pieces are in partition order: an email's first vote is in its lowest partition
         emails, first, email_local = factorize(email)
         verdict = np.concatenate([v["verdict"] for _, v in pieces])
         ts = np.concatenate([v["ts"] for _, v in pieces])
         created = np.concatenate([v["created"] for _, v in pieces])
-        votes = VoteBatch.of(acc_local, email_local, verdict, ts, created)
-        rows = table.rows(accounts) if self._fields else np.zeros(0, np.int64)
-        old = table.get(rows)
-        self._set_chain_state(old)
+        votes = VoteBatch.of(account, email_local, verdict, ts, created)
+        self._set_chain_state(table.value)
         now = (win + 1) * self.config.window
         decision = self.chain.process(votes, now=now)
-        table.update(rows, old, self._get_chain_state(len(accounts)))
+        if self._fields:
+            voted = np.zeros(len(table), dtype=bool)
+            voted[account] = True
+            table.update(voted, self._get_chain_state(len(table)))
         self._emit_labels(win, now, decision.labels, emails, part_of[first], batched, batch)
+        if self._remember:
+            accounts = np.concatenate([v["account"] for _, v in pieces])
+            batch.memory_add.append((now, _NPY.encode(votes_array(accounts, email, verdict, ts, created))))
         self.stats.windows += 1
 
-    def _set_chain_state(self, state: dict[str, np.ndarray]) -> None:
+    def _set_chain_state(self, state: dict[str, np.ndarray], memory: list[dict] | None = None) -> None:
         members: list[dict] = [{} for _ in self.chain.members]
         for i, key, name in self._fields:
             members[i][key] = state[name]
+        if memory:
+            for i in self._memory_members:
+                members[i]["memory"] = memory
         self.chain.load_state_dict({"members": members})
 
     def _get_chain_state(self, n: int) -> dict[str, np.ndarray]:
@@ -717,10 +959,14 @@ class DefenseService:
         batch.labels.extend(rows)
         topic = self.config.labels_topic
         if batched and self.config.batch_labels:
+            # the batch takes the ids as UTF-8 bytes: the emails' own, and "@wWINDOW:pPARTITION" added in C
+            email_bytes = emails[e]
+            suffix = np.array([f"@w{win}:p{p}".encode() for p in range(int(email_part.max()) + 1)])
+            label_bytes = np.strings.add(email_bytes, suffix[email_part[e]])
             for lo in range(0, n, LABELS_PER_BATCH):
                 hi = lo + LABELS_PER_BATCH
-                arr = label_batch(label_ids[lo:hi], email_ids[lo:hi], win, label[lo:hi], weight[lo:hi],
-                                  confidence[lo:hi], votes[lo:hi], defense, ts)
+                arr = label_batch(label_bytes[lo:hi], email_bytes[lo:hi], win, labels.label[lo:hi],
+                                  labels.weight[lo:hi], labels.confidence[lo:hi], labels.votes[lo:hi], defense, ts)
                 batch.outbox_batches.append((topic, f"w{win}", _NPY.encode(arr)))
         else:
             batch.outbox.extend(

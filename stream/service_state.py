@@ -18,6 +18,10 @@ one database.
     Per account and state field (e.g. ``0.reputation.alpha``): the defense
     chain's per-account state, updated by adding deltas so that instances
     sharing a database never lose each other's updates.
+``svc_memory``
+    Only with a reviews input: the votes of each window decided in the last
+    ``memory`` ticks (one NumPy blob per window), so that a provider review
+    arriving later can still score the accounts that voted on its email.
 ``svc_labels``
     Every label decided (the source of truth), with its deterministic id.
 ``svc_outbox``
@@ -130,6 +134,15 @@ class AccountState(_Base):
     value: Mapped[float] = mapped_column(Double, default=0.0)
 
 
+class Memory(_Base):
+    __tablename__ = "svc_memory"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    namespace: Mapped[str] = mapped_column(String(200))
+    now: Mapped[float] = mapped_column(Double)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    __table_args__ = (Index("ix_svc_memory_now", "namespace", "now"),)
+
+
 class Label(_Base):
     __tablename__ = "svc_labels"
     namespace: Mapped[str] = mapped_column(String(200), primary_key=True)
@@ -183,6 +196,9 @@ class Batch:
     """Everything one poll changes, committed atomically by :meth:`ServiceStore.commit`.
 
     ``offsets`` maps partition to ``(next offset, watermark, closed window, epoch)``;
+    ``other_offsets`` maps ``(topic, partition)`` of another input (reviews) to
+    ``(next offset, epoch)``; ``memory_add`` holds the votes of decided windows
+    ``(now, blob)`` and ``memory_before`` the age before which they are forgotten;
     ``deltas`` holds ``(account, field, delta)`` rows, at most one per account and
     field; ``labels`` tuples of the :data:`LABEL_COLUMNS` values (``label`` is
     ``"spam"`` or ``"not_spam"``); ``outbox`` JSON events and ``outbox_batches``
@@ -198,6 +214,9 @@ class Batch:
     labels: list[tuple] = field(default_factory=list)                        # LABEL_COLUMNS values
     outbox: list[tuple[str, str | None, dict]] = field(default_factory=list)  # (topic, key, value)
     outbox_batches: list[tuple[str, str | None, bytes]] = field(default_factory=list)  # (topic, key, data)
+    other_offsets: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)  # (topic, p) -> (offset, epoch)
+    memory_add: list[tuple[float, bytes]] = field(default_factory=list)       # (now, votes blob)
+    memory_before: float | None = None                                        # forget memory older than this
 
 
 def encode_json(value: Any) -> str:
@@ -338,6 +357,12 @@ class ServiceStore:
                         Offset.epoch == epoch).values(offset=offset, watermark=watermark, closed=closed))
                     if res.rowcount != 1:
                         raise FencedError(f"partition {p} of {batch.topic!r} is owned by another instance")
+                for (topic, p), (offset, epoch) in sorted(batch.other_offsets.items()):
+                    res = conn.execute(update(Offset).where(
+                        Offset.namespace == ns, Offset.topic == topic, Offset.partition == p,
+                        Offset.epoch == epoch).values(offset=offset))
+                    if res.rowcount != 1:
+                        raise FencedError(f"partition {p} of {topic!r} is owned by another instance")
                 if batch.seen:
                     _bulk(conn, self._insert(Seen), ("namespace", "record_id", "ts"),
                           [(ns, r, t) for r, t in batch.seen])
@@ -347,6 +372,11 @@ class ServiceStore:
                 for p, w in sorted(batch.pending_closed.items()):
                     conn.execute(delete(Pending).where(Pending.namespace == ns, Pending.partition == p,
                                                        Pending.window <= w))
+                if batch.memory_add:
+                    _bulk(conn, self._insert(Memory), ("namespace", "now", "data"),
+                          [(ns, now, d) for now, d in batch.memory_add])
+                if batch.memory_before is not None:
+                    conn.execute(delete(Memory).where(Memory.namespace == ns, Memory.now < batch.memory_before))
                 rows = [(ns, a, f, v) for a, f, v in sorted(batch.deltas) if v != 0.0]
                 if rows:
                     ins = self._insert(AccountState)
@@ -418,6 +448,19 @@ class ServiceStore:
                 out[f] = np.zeros(len(accounts))
             out[f][index[a]] = v
         return out
+
+    def memory(self, known: Mapping[int, Any] = {}) -> tuple[list[tuple[int, float]], dict[int, bytes]]:
+        """Remembered windows: ``([(id, now)...] in id order, {id: blob})``, blobs only of the
+        ids not in ``known`` (rows are never changed, only added and deleted)."""
+        with self.engine.connect() as conn:
+            index = [(int(i), float(t)) for i, t in conn.execute(
+                select(Memory.id, Memory.now).where(Memory.namespace == self.namespace).order_by(Memory.id)).all()]
+            missing = [i for i, _ in index if i not in known]
+            blobs: dict[int, bytes] = {}
+            for chunk in _chunks(missing):
+                blobs.update((int(i), bytes(d)) for i, d in conn.execute(
+                    select(Memory.id, Memory.data).where(Memory.namespace == self.namespace, Memory.id.in_(chunk))))
+        return index, blobs
 
     def reputations(self) -> dict[str, dict[str, float]]:
         """Every account's stored state: ``{account: {field: value}}``."""

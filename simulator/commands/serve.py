@@ -43,7 +43,12 @@ def register(sub) -> None:
     parser.add_argument("--partitions", type=int, help="partitions of the feedback topic if it must be created")
     parser.add_argument("--tick-seconds", type=float, default=3600.0,
                         help="event-time seconds per tick (windows and account ages are in ticks; default 3600)")
-    parser.add_argument("--max-records", type=int, default=500, help="records per poll and transaction")
+    parser.add_argument("--max-records", type=int, default=5000,
+                        help="most records per poll and database transaction (default 5000)")
+    parser.add_argument("--reviews-topic", metavar="NAME",
+                        help="also read provider reviews (confirmed true labels) from this topic, e.g. reviews, "
+                             "and feed them to the chain's observe_reviews; keeps the votes of recent windows "
+                             "in the database for that (default: reviews are not read)")
     parser.add_argument("--idle-close", type=float, default=5.0,
                         help="close every pending window after this many idle seconds once caught up (0: never)")
     parser.add_argument("--exit-when-idle", action="store_true",
@@ -104,6 +109,15 @@ def handle(args: argparse.Namespace, console: Console) -> int:
     for name, value in (("--max-records", args.max_records), ("--tick-seconds", args.tick_seconds)):
         if value <= 0:
             raise UsageError(f"{name} must be positive, got {value}")
+    if args.reviews_topic is not None:
+        from stream.transport import TransportError, check_topic_name
+
+        try:
+            check_topic_name(args.reviews_topic)
+        except (TransportError, TypeError) as exc:
+            raise UsageError(f"--reviews-topic: {exc}") from None
+        if args.reviews_topic == "feedback":
+            raise UsageError("--reviews-topic: reviews need their own topic, not feedback")
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)
@@ -119,7 +133,7 @@ def handle(args: argparse.Namespace, console: Console) -> int:
     config = ServiceConfig(group=args.group, window=float(scenario.defense.window_ticks),
                            tick_seconds=args.tick_seconds, max_records=args.max_records,
                            idle_close_s=args.idle_close, exit_when_idle=args.exit_when_idle,
-                           partitions=args.partitions)
+                           partitions=args.partitions, reviews_topic=args.reviews_topic or None)
     service = DefenseService(transport, store, build_chain(scenario.defense), config)
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
