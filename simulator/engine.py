@@ -23,12 +23,13 @@ from simulator.sources.base import MailSource
 from simulator.sources.registry import build_source
 from stream import topics
 from stream.classifier import FeatureCache, SpamModel
-from stream.events import VERDICT_NAMES, feedback_event, review_event
+from stream.events import feedback_columns, numbered_ids, review_event
 from stream.memory import MemoryTransport
 from stream.stages import DefenseStage, FilterStage, LearnerStage
 from stream.transport import Transport
 
 TickCallback = Callable[[int, dict], None]
+_FEEDBACK_BATCH_ROWS = 50_000       # votes per feedback record (a few MB on the wire)
 
 
 @dataclass
@@ -93,6 +94,7 @@ class Simulation:
         self._voted: dict[int, list[str]] = {}
         self._counts: TickCounts | None = None
         self._event_seq = 0
+        self._dense_to_population = np.zeros(0, np.int64)
         self._attacker_ids: set[str] = set()
         self._outcomes: list[TickOutcome] = []
 
@@ -156,7 +158,8 @@ class Simulation:
         share = np.where(campaign, a.campaign_bot_share, np.where(target, max(a.target_bot_share, ordinary), ordinary))
         share = np.where(crafted_by >= 0, a.campaign_bot_share, share)
         hits = self.rng.reactions.random((share.size, bots.size)) < share[:, None]
-        hits &= (crafted_by[:, None] < 0) | (crafted_by[:, None] == self.population.ring[bots][None, :])
+        if (crafted_by >= 0).any():
+            hits &= (crafted_by[:, None] < 0) | (crafted_by[:, None] == self.population.ring[bots][None, :])
         r, b = np.nonzero(hits)
         return r, bots[b]
 
@@ -199,21 +202,24 @@ class Simulation:
 
     def _publish_feedback(self, tick: int, emails: list[Email], rows: np.ndarray, users: np.ndarray,
                           verdicts: np.ndarray) -> None:
-        """Send the votes to ``feedback`` as DESIGN.md events, in a shuffled order."""
+        """Send the votes to ``feedback``, in a shuffled order, as one feedback batch of
+        DESIGN.md events (:func:`stream.events.feedback_columns`): the votes are built as
+        columns, never as one dict per vote."""
         order = self.rng.reactions.permutation(rows.size)
-        ids = self.population.account_ids
-        created = self.population.created_tick
-        events = []
-        ts = tick + 0.5
-        for k in order.tolist():
-            email_id = emails[rows[k]].email_id
-            user = int(users[k])
-            self._event_seq += 1
-            events.append((email_id, feedback_event(f"f{self._event_seq}", ts, ids[user], email_id,
-                                                     VERDICT_NAMES[verdicts[k]], float(created[user]))))
-        self.transport.send_many(topics.FEEDBACK, events)
-        self._voted[tick] = sorted({emails[r].email_id for r in rows.tolist()})
-        self._counts.votes += int(rows.size)
+        n = int(rows.size)
+        if n:
+            rows, users = rows[order], users[order]
+            email_ids = np.char.encode(np.array([e.email_id for e in emails], dtype=str), "utf-8")
+            event_ids = numbered_ids(b"f", self._event_seq + 1, n)
+            batch = feedback_columns(event_ids, np.full(n, tick + 0.5), self.population.account_id_bytes[users],
+                                     email_ids[rows], verdicts[order],
+                                     self.population.created_tick[users].astype(np.float64))
+            key = emails[int(rows[0])].email_id         # one key: the chunks stay in order
+            self.transport.send_many(topics.FEEDBACK, [(key, batch[i:i + _FEEDBACK_BATCH_ROWS])
+                                                       for i in range(0, n, _FEEDBACK_BATCH_ROWS)])
+        self._event_seq += n
+        self._voted[tick] = sorted(emails[r].email_id for r in np.unique(rows).tolist())
+        self._counts.votes += n
 
     def _reviews(self, tick: int) -> None:
         """The provider's analysts confirm the truth of a sample of reported mail, late."""
@@ -226,8 +232,7 @@ class Simulation:
 
     def _observe_window(self, votes: VoteBatch, decision: Decision, now: float) -> None:
         counts = self._counts
-        names = self.defense.accounts
-        index = np.array([self.account_index[names.name(a)] for a in votes.account.tolist()])
+        index = self._population_index(votes.account)
         honest = ~self.population.is_bot[index]
         counts.honest_votes += int(honest.sum())
         counts.honest_votes_lost += int((honest & (decision.vote_weight < 0.5)).sum())
@@ -240,6 +245,16 @@ class Simulation:
         counts.label_weight += float(labels.weight.sum())
         counts.label_weight_correct += float(labels.weight[correct].sum())
         counts.label_weight_attacker += float(labels.weight[attacker].sum()) if attacker.size else 0.0
+
+    def _population_index(self, dense: np.ndarray) -> np.ndarray:
+        """Population indices of the defense's dense account ids (one name lookup per
+        account ever, then an array take)."""
+        names = self.defense.accounts
+        known = self._dense_to_population.size
+        if len(names) > known:
+            fresh = [self.account_index[names.name(a)] for a in range(known, len(names))]
+            self._dense_to_population = np.concatenate([self._dense_to_population, np.array(fresh, np.int64)])
+        return self._dense_to_population[dense]
 
     def _evaluate(self, tick: int) -> None:
         counts = self._counts
@@ -257,8 +272,7 @@ class Simulation:
 
     def _flags(self, tick: int) -> np.ndarray:
         """Accounts the defenses flag (population indices); the attacker sees them suspended."""
-        names = self.defense.accounts
-        flagged = np.array([self.account_index[names.name(a)] for a in self.chain.flagged().tolist()], dtype=np.int64)
+        flagged = self._population_index(np.asarray(self.chain.flagged(), dtype=np.int64))
         if flagged.size:
             self.detection.flags(flagged, tick)
         return flagged

@@ -44,6 +44,20 @@ class Population:
         if self.active is None:
             self.active = np.ones(n, dtype=bool)
         self.index = {a: i for i, a in enumerate(self.account_ids)}
+        self._id_bytes: np.ndarray | None = None
+
+    @property
+    def account_id_bytes(self) -> np.ndarray:
+        """``account_ids`` as a NumPy array of UTF-8 bytes, for building event batches.
+
+        >>> from simulator.config import PopulationConfig
+        >>> p = Population.build(PopulationConfig(users=20, bot_fraction=0.1), np.random.default_rng(0))
+        >>> p.account_id_bytes[:1].tolist() == [p.account_ids[0].encode()]
+        True
+        """
+        if self._id_bytes is None or self._id_bytes.size != len(self.account_ids):
+            self._id_bytes = np.char.encode(np.array(self.account_ids, dtype=str), "utf-8")
+        return self._id_bytes
 
     @classmethod
     def build(cls, config: PopulationConfig, rng: np.random.Generator, bots_join_tick: int | list[int] = 0,
@@ -115,7 +129,8 @@ class Population:
         per_email = min(per_email, self.n_honest)
         # Sampling with replacement then fixing rare duplicates keeps this vectorized.
         out = rng.integers(0, self.n_honest, size=(n_emails, per_email))
-        for row in np.flatnonzero([len(set(r)) < per_email for r in out]):
+        ordered = np.sort(out, axis=1)
+        for row in np.flatnonzero((ordered[:, 1:] == ordered[:, :-1]).any(axis=1)):
             out[row] = rng.choice(self.n_honest, size=per_email, replace=False)
         return out
 

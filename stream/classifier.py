@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import pickle
-from collections import OrderedDict
+import re
+from collections import Counter, OrderedDict
 
 from stream.river_parts import BagOfWords, MultinomialNB, Pipeline
 
@@ -76,10 +77,20 @@ class WeightedMultinomialNB(MultinomialNB):
 class SpamModel:
     """Bag of words → weighted Multinomial NB, with snapshots.
 
+    Scoring and feature extraction give exactly River's values, faster: features come
+    from the vectorizer's own pattern in one ``findall`` (the same tokens, in the same
+    order, as ``BagOfWords.transform_one``), and ``p_spam`` reuses each term's
+    ``log(count + alpha)`` per class across emails, recomputing it only when a
+    :meth:`learn` changes that term's counts (the sums run in River's order, so every
+    probability is bit-identical). Change the model only through :meth:`learn` and
+    :meth:`restore`.
+
     >>> m = SpamModel()
     >>> m.learn(m.features("win money now"), True)
     >>> m.learn(m.features("meeting notes attached"), False)
     >>> m.is_spam(m.features("win now"))
+    True
+    >>> m.p_spam(m.features("win notes")) == m.nb.predict_proba_one(m.features("win notes"))[True]
     True
     """
 
@@ -87,6 +98,9 @@ class SpamModel:
         self.alpha = alpha
         self.vectorizer = BagOfWords(lowercase=True, strip_accents=False)
         self.nb = WeightedMultinomialNB(alpha=alpha)
+        self._tokens = _plain_tokenizer(self.vectorizer)
+        self._logs: dict[str, tuple[float, ...]] = {}      # term → log(count + alpha) per class
+        self._logs_nb, self._logs_classes, self._logs_alpha = None, (), None   # what the logs are for
 
     @property
     def pipeline(self) -> Pipeline:
@@ -94,12 +108,68 @@ class SpamModel:
         return Pipeline(self.vectorizer, self.nb)
 
     def features(self, text: str) -> dict[str, int]:
-        return self.vectorizer.transform_one(text)
+        if self._tokens is None:
+            return self.vectorizer.transform_one(text)
+        return dict(Counter(self._tokens(text.lower())))
 
     def p_spam(self, features: dict[str, int]) -> float:
         if len(self.nb.class_counts) < 2:
             return 0.5 if not self.nb.class_counts else float(SPAM_LABEL in self.nb.class_counts)
-        return self.nb.predict_proba_one(features).get(SPAM_LABEL, 0.0)
+        jll = self._joint_log_likelihood(features)
+        # WeightedMultinomialNB.predict_proba_one, step by step.
+        top = max(jll.values())
+        exp = {c: math.exp(v - top) for c, v in jll.items()}
+        total = sum(exp.values())
+        return exp[SPAM_LABEL] / total if SPAM_LABEL in exp else 0.0
+
+    def _joint_log_likelihood(self, x: dict[str, int]) -> dict:
+        """:meth:`WeightedMultinomialNB.joint_log_likelihood` with the per-term logs cached."""
+        nb = self.nb
+        alpha = nb.alpha
+        classes = tuple(nb.class_counts)
+        if nb is not self._logs_nb or classes != self._logs_classes or alpha != self._logs_alpha:
+            self._logs, self._logs_nb, self._logs_classes, self._logs_alpha = {}, nb, classes, alpha
+        logs = self._logs
+        feature_counts = nb.feature_counts
+        log = math.log
+        length = 0
+        unseen = 0
+        if len(classes) == 2:
+            s0 = s1 = 0.0
+            c0, c1 = classes
+            for f, frequency in x.items():
+                length += frequency
+                term = logs.get(f)
+                if term is None:
+                    counts = feature_counts.get(f)
+                    if not counts:
+                        unseen += frequency
+                        continue
+                    term = logs[f] = (log(counts.get(c0, 0.0) + alpha), log(counts.get(c1, 0.0) + alpha))
+                s0 += frequency * term[0]
+                s1 += frequency * term[1]
+            scores = [s0, s1]
+        else:
+            scores = [0.0] * len(classes)
+            for f, frequency in x.items():
+                length += frequency
+                term = logs.get(f)
+                if term is None:
+                    counts = feature_counts.get(f)
+                    if not counts:
+                        unseen += frequency
+                        continue
+                    term = logs[f] = tuple(log(counts.get(c, 0.0) + alpha) for c in classes)
+                for i, value in enumerate(term):
+                    scores[i] += frequency * value
+        n_terms = len(feature_counts)
+        total_docs = sum(nb.class_counts.values())
+        log_alpha = log(alpha)
+        return {
+            c: scores[i] + unseen * log_alpha + log(nb.class_counts[c] / total_docs)
+            - length * log(nb.class_totals.get(c, 0.0) + alpha * n_terms)
+            for i, c in enumerate(classes)
+        }
 
     def is_spam(self, features: dict[str, int]) -> bool:
         return self.p_spam(features) > 0.5
@@ -107,6 +177,9 @@ class SpamModel:
     def learn(self, features: dict[str, int], is_spam: bool, weight: float = 1.0) -> None:
         if weight > 0.0:
             self.nb.learn_one(features, bool(is_spam), w=float(weight))
+            logs = self._logs
+            for f in features:
+                logs.pop(f, None)
 
     def snapshot(self) -> bytes:
         """Serialized model state, for rollback or storage."""
@@ -115,6 +188,18 @@ class SpamModel:
     def restore(self, snapshot: bytes) -> None:
         """Load a snapshot made by :meth:`snapshot` of this same process (trusted bytes)."""
         self.nb = pickle.loads(snapshot)
+
+
+def _plain_tokenizer(vectorizer: BagOfWords):
+    """``findall`` of the vectorizer's token pattern when its processing is just
+    lowercasing then that pattern (no groups, stop words, n-grams or accent stripping),
+    else None (use ``transform_one``)."""
+    v = vectorizer
+    if (v.on is not None or v.preprocessor or v.strip_accents or not v.lowercase or v.tokenizer
+            or v.stop_words or tuple(v.ngram_range) != (1, 1)):
+        return None
+    pattern = re.compile(v.tokenizer_pattern)
+    return pattern.findall if pattern.groups == 0 else None
 
 
 class FeatureCache:

@@ -16,6 +16,7 @@ from defenses.base import Decision, VoteBatch
 from defenses.chain import Chain
 from stream import topics
 from stream.classifier import FeatureCache, SpamModel
+from stream.codecs import check_feedback_batch, invalid_batch_rows
 from stream.events import VERDICTS, EventError, dead_letter, label_event, validate_feedback
 from stream.interner import Interner
 from stream.transport import Consumer, Transport
@@ -77,7 +78,10 @@ class DefenseStage:
     their window (``window`` time units wide); the window is then decided as one
     batch. ``reviews`` (confirmed true labels, late) and ``gold`` (labels of honeypot
     emails, known before their votes) are passed to the chain as they come.
-    Invalid feedback goes to ``deadletter`` with the reason. Observers see every
+    A ``feedback`` record is one event (a dict) or many in a feedback batch (a
+    structured array, :func:`stream.codecs.feedback_batch`); both give the same votes.
+    Invalid feedback (an event, or a batch row) goes to ``deadletter`` with the
+    reason. Observers see every
     decided window (the simulator measures vote loss through this hook).
     """
 
@@ -98,23 +102,59 @@ class DefenseStage:
         self._feedback = transport.consumer([topics.FEEDBACK], group_id)
         self._reviews = transport.consumer([topics.REVIEWS], group_id + "-reviews")
         self._gold = transport.consumer([topics.GOLD], group_id + "-gold")
-        self._pending: list[tuple[int, int, int, float, float]] = []
+        self._pending: list[np.ndarray] = []     # blocks of rows (account, email, verdict, ts, created)
 
     def _ingest(self) -> None:
+        """Move valid feedback into the pending votes, as rows ``(account, email, verdict,
+        ts, created)``; a record is one event (a dict) or a feedback batch (a structured
+        array, :func:`stream.codecs.feedback_batch`) whose rows are taken in order."""
         deadletters = []
+        rows: list[tuple[int, int, int, float, float]] = []
         for record in _drain(self._feedback):
+            value = record.value
+            if isinstance(value, np.ndarray):
+                if rows:
+                    self._pending.append(np.array(rows, dtype=np.float64))
+                    rows = []
+                self._ingest_batch(record, value, deadletters)
+                continue
             try:
-                event = validate_feedback(record.value)
+                event = validate_feedback(value)
             except EventError as exc:
-                deadletters.append((record.key, dead_letter(record.value, str(exc), topics.FEEDBACK)))
+                deadletters.append((record.key, dead_letter(value, str(exc), topics.FEEDBACK)))
                 continue
             created = event.get("account_created_ts")
-            self._pending.append((self.accounts.id(event["account_id"]), self.emails.id(event["email_id"]),
-                                  VERDICTS[event["verdict"]], float(event["ts"]),
-                                  np.nan if created is None else float(created)))
+            rows.append((self.accounts.id(event["account_id"]), self.emails.id(event["email_id"]),
+                         VERDICTS[event["verdict"]], float(event["ts"]),
+                         np.nan if created is None else float(created)))
+        if rows:
+            self._pending.append(np.array(rows, dtype=np.float64))
         if deadletters:
             self.transport.send_many(topics.DEADLETTER, deadletters)
             self.stats.deadletters += len(deadletters)
+
+    def _ingest_batch(self, record, batch: np.ndarray, deadletters: list) -> None:
+        """Pending rows of a feedback batch; invalid rows (or a wrong layout) are dead-lettered."""
+        problem = check_feedback_batch(batch)
+        if problem is not None:
+            deadletters.append((record.key, dead_letter(f"<array {batch.dtype.str} shape {batch.shape}>",
+                                                        problem, topics.FEEDBACK)))
+            return
+        bad, reasons = invalid_batch_rows(batch)
+        if reasons:
+            for i, reason in zip(np.flatnonzero(bad).tolist(), reasons):
+                deadletters.append((record.key, dead_letter(batch[i].tolist(), f"row {i}: {reason}",
+                                                            topics.FEEDBACK)))
+            batch = batch[~bad]
+        if not batch.shape[0]:
+            return
+        part = np.empty((batch.shape[0], 5), dtype=np.float64)
+        part[:, 0] = self.accounts.column(batch["account_id"])
+        part[:, 1] = self.emails.column(batch["email_id"])
+        part[:, 2] = batch["verdict"]
+        part[:, 3] = batch["ts"]
+        part[:, 4] = batch["created"]
+        self._pending.append(part)
 
     def _truths(self, consumer: Consumer, register: bool) -> tuple[np.ndarray, np.ndarray, int]:
         """Email ids and labels of truth records (reviews or gold); ``register`` interns
@@ -145,10 +185,10 @@ class DefenseStage:
         if not self._pending:
             self._commit()
             return 0
-        rows = np.array(self._pending, dtype=np.float64)
+        rows = self._pending[0] if len(self._pending) == 1 else np.concatenate(self._pending)
         window_of = np.floor(rows[:, 3] / self.window)
         closed = (window_of + 1) * self.window <= watermark
-        self._pending = [p for p, c in zip(self._pending, closed) if not c]
+        self._pending = [rows[~closed]] if not closed.all() else []
         sent = 0
         for w in np.unique(window_of[closed]):
             part = rows[closed & (window_of == w)]

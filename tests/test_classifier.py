@@ -60,3 +60,32 @@ def test_feature_cache_computes_once_and_evicts():
     cache.put("b", "x")
     cache.put("c", "yes")
     assert "a" not in cache and len(cache) == 2 and cache.get("c") == {"yes": 1}
+
+
+def test_fast_features_are_river_transform_one():
+    m = SpamModel()
+    texts = ["Win CASH now!!! win-win, cash_2 -- x y-", "Ünïcödé straße café_1 İstanbul ΣΊΣΥΦΟΣ ﬁle", "", "a b",
+             "Re: meeting at 10:30 -- see http://example.com/a-b?x=1 and a.b@c.org"]
+    rng = random.Random(4)
+    words = ["alpha", "Beta", "gamma-ray", "d", "e_f", "1234", "ÉTÉ", "x-", "-y", "über"]
+    texts += [" ".join(rng.choice(words) for _ in range(rng.randint(0, 40))) for _ in range(200)]
+    for text in texts:
+        ours, river = m.features(text), m.vectorizer.transform_one(text)
+        assert ours == river and list(ours) == list(river)
+
+
+def test_cached_scores_are_bit_identical_through_learning_and_restore():
+    m = SpamModel(alpha=0.5)
+    data = _data(5, 300)
+    snap = None
+    for i, (x, y) in enumerate(data):
+        if i > 3:
+            for probe, _ in data[i:i + 5]:
+                assert m.p_spam(probe) == m.nb.predict_proba_one(probe).get(True, 0.0)
+        m.learn(x, y, weight=(0.5, 1.0, 3.0)[i % 3])
+        if i == 100:
+            snap = m.snapshot()
+        if i == 200:
+            m.restore(snap)                      # a new nb: the cached logs must not leak over
+    probe = {"w1": 2, "never-seen": 1}
+    assert m.p_spam(probe) == m.nb.predict_proba_one(probe)[True]

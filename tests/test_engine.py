@@ -67,3 +67,18 @@ def test_default_scenario_attack_works_and_reputation_stops_it():
     assert metrics["reputation"]["attack_success_rate"] <= 0.10
     assert metrics["reputation"]["collateral_rate"] <= 0.05
     assert abs(metrics["reputation"]["clean_accuracy"] - metrics["baseline"]["clean_accuracy"]) <= 0.02
+
+
+def test_heavy_feedback_scenario_is_the_default_with_more_feedback():
+    from pathlib import Path
+
+    heavy = load_scenario(Path(__file__).resolve().parent.parent / "scenarios" / "heavy_feedback.toml")
+    default = load_scenario(None)
+    h, d = heavy.to_dict(), default.to_dict()
+    assert {k for k in d if h[k] != d[k]} == {"name", "population"}
+    assert heavy.population.users * heavy.population.bot_fraction >= 4 * default.population.users * default.population.bot_fraction
+    assert heavy.population.recipients_per_email > default.population.recipients_per_email
+    # A short run: many votes per email once the attack runs.
+    doc = Simulation(load_scenario(Path(__file__).resolve().parent.parent / "scenarios" / "heavy_feedback.toml",
+                                   ["ticks=6", "attack.start_tick=2", "model.warmup_emails=300"])).run()
+    assert doc["metrics"]["votes"] / doc["metrics"]["emails"] > 20

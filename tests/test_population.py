@@ -46,3 +46,27 @@ def test_reports_follow_folders_and_the_mistake_rate():
     ham_in_junk = (rows[right][~is_spam[rows[right]]]).size / max(1, (~is_spam & junk).sum())
     spam_in_inbox = (rows[right][is_spam[rows[right]]]).size / max(1, (is_spam & ~junk).sum())
     assert ham_in_junk < spam_in_inbox / 3
+
+
+def _recipients_one_row_at_a_time(p, rng, n_emails, per_email):
+    """The original row-by-row duplicate check (a set per row): the reference."""
+    per_email = min(per_email, p.n_honest)
+    out = rng.integers(0, p.n_honest, size=(n_emails, per_email))
+    for row in np.flatnonzero([len(set(r)) < per_email for r in out]):
+        out[row] = rng.choice(p.n_honest, size=per_email, replace=False)
+    return out
+
+
+def test_recipients_draw_the_same_as_the_row_by_row_reference():
+    p = _population(bot_fraction=0.1)
+    for per_email in (1, 20, 100, 5000):
+        fast = p.honest_recipients(np.random.default_rng(per_email), 300, per_email)
+        slow = _recipients_one_row_at_a_time(p, np.random.default_rng(per_email), 300, per_email)
+        assert np.array_equal(fast, slow)
+
+
+def test_account_id_bytes_follow_new_accounts():
+    p = _population(bot_fraction=0.1)
+    assert p.account_id_bytes.tolist() == [a.encode() for a in p.account_ids]
+    p.add_bots(3, created_tick=5, ring=0)
+    assert p.account_id_bytes.tolist() == [a.encode() for a in p.account_ids]
