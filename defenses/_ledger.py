@@ -7,7 +7,7 @@ from collections import deque
 import numpy as np
 
 from defenses.base import VoteBatch
-from defenses.kernels.beta import _beta_update, _trust_weight
+from defenses.kernels.beta import _beta_update, _score_known, _trust_weight
 
 
 class SkillLedger:
@@ -67,11 +67,28 @@ class SkillLedger:
 
     def truths(self, email: np.ndarray, label: np.ndarray, amount: float) -> None:
         """Score every remembered vote on an email whose true label became known."""
-        if email.shape[0] == 0:
+        if email.shape[0] == 0 or not self._recent:
             return
         order = np.argsort(email)
         email, label = email[order], label[order]
-        for _, votes in self._recent:
+        windows = [votes for _, votes in self._recent]
+        if max(int(v.account.max()) for v in windows) >= self.correct.shape[0]:
+            for votes in windows:            # grow as window-by-window scoring would have
+                self.grow(votes.account)
+        first, span = int(email[0]), int(email[-1]) - int(email[0]) + 1
+        if (email[1:] > email[:-1]).all() and span <= 64 * email.shape[0] + 4096:
+            # Distinct ids (the usual case): a lookup table over their range and one kernel
+            # pass per window, oldest first, adding the evidence in the same order as
+            # scoring window by window.
+            known = np.zeros(span, np.bool_)
+            known[email - first] = True
+            truth = np.zeros(span, np.int8)
+            truth[email - first] = label
+            for votes in windows:
+                _score_known(self.correct, self.wrong, votes.account, votes.email, votes.verdict, known, truth,
+                             first, amount)
+            return
+        for votes in windows:
             self.score(votes.account, agreement_with(votes, email, label), amount)
 
     def flagged(self, below: float, min_evidence: float) -> np.ndarray:

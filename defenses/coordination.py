@@ -7,7 +7,7 @@ from collections import deque
 import numpy as np
 
 from defenses.base import Decision, Defense, VoteBatch, dense_unique
-from defenses.kernels.covote import _cluster_cap, _components, _pair_counts
+from defenses.kernels.covote import _cluster_cap, _components, _linked_pairs
 
 
 class Coordination(Defense):
@@ -113,21 +113,16 @@ class Coordination(Defense):
         n_accounts = int(account.max()) + 1
         # One group per (email, verdict, bucket); each account counted once per group.
         _, email_local = dense_unique(email)
-        _, bucket_local = np.unique(bucket, return_inverse=True)
+        _, bucket_local = dense_unique(bucket - bucket.min())
         group_key = (email_local * 2 + verdict) * (int(bucket_local.max()) + 1) + bucket_local
-        pairs = np.unique(group_key * n_accounts + account)
+        pairs = _sorted_unique(group_key * n_accounts + account)
         group, member = pairs // n_accounts, pairs % n_accounts
-        _, group_local, size = np.unique(group, return_inverse=True, return_counts=True)
+        size = np.diff(np.flatnonzero(np.concatenate([[True], group[1:] != group[:-1], [True]])))
         start = np.concatenate([[0], np.cumsum(size)]).astype(np.int64)
-        a, b, shared = _pair_counts(start, member.astype(np.int64), n_accounts)
-        per_account = np.bincount(member, minlength=n_accounts).astype(np.float64)
-        n_a, n_b = per_account[a], per_account[b]
-        jaccard = shared / (n_a + n_b - shared)
-        chance = n_a * n_b / float(size.shape[0])
-        linked = (shared >= self.min_shared) & (jaccard >= self.min_jaccard) & (shared >= self.min_lift * chance)
-        component = _components(n_accounts, a[linked], b[linked])
-        roots, inverse, counts = np.unique(component, return_inverse=True, return_counts=True)
-        ring = counts[inverse] >= self.min_cluster
+        a, b = _linked_pairs(start, member.astype(np.int64), n_accounts, self.min_shared, self.min_jaccard,
+                             self.min_lift)
+        component = _components(n_accounts, a, b)
+        ring = np.bincount(component, minlength=n_accounts)[component] >= self.min_cluster
         cluster = np.where(ring, component, -1).astype(np.int64)
         # Once in a ring, always capped: an account that has gone quiet (or whose ring
         # now votes less in step) keeps its last ring id.
@@ -142,3 +137,9 @@ class Coordination(Defense):
 
     def flagged(self) -> np.ndarray:
         return self.flagged_
+
+
+def _sorted_unique(keys: np.ndarray) -> np.ndarray:
+    """``np.unique(keys)`` by one sort (NumPy's hash-based unique is slower here)."""
+    keys = np.sort(keys)
+    return keys[np.concatenate([[True], keys[1:] != keys[:-1]])] if keys.shape[0] else keys

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections import deque
+import math
+import pickle
+from collections import defaultdict, deque
+from itertools import repeat
 
 import numpy as np
 
 from defenses.base import Decision, Defense, VoteBatch, keep_labels
+from defenses.kernels.nb import _nb_is_spam
 from stream.river_parts import ADWIN
 
 
@@ -93,7 +97,7 @@ class Rollback(Defense):
         self.detector_ = ADWIN(delta=self.delta)
         self.rollbacks_: list[dict] = []
         self.quarantined_ = 0
-        self._snapshots: deque[tuple[float, bytes, int]] = deque(maxlen=self.keep)
+        self._snapshots: deque[tuple[float, tuple | bytes, int]] = deque(maxlen=self.keep)
         self._published: deque[tuple[float, int]] = deque()
         self._outcomes: deque[float] = deque(maxlen=100_000)
         self._scored = 0
@@ -121,25 +125,41 @@ class Rollback(Defense):
             self._published.append((now, len(decision.labels)))
         last = self._snapshots[-1][0] if self._snapshots else -np.inf
         if now - last >= self.snapshot_every:
-            self._snapshots.append((now, self._context.model.snapshot(), self._scored))
+            self._snapshots.append((now, _freeze(self._context.model), self._scored))
             while self._published and self._published[0][0] < self._snapshots[0][0]:
                 self._published.popleft()
         if self.use_validation and self._context.validation:
-            rows = self._context.validation
-            self._feed([f for f, _ in rows], [bool(y) for _, y in rows], now)
+            self._feed(self._validation_outcomes(), now)
+
+    def _validation_outcomes(self) -> list[float]:
+        """1.0 where the current model classifies a validation email right, else 0.0,
+        in the set's order: one kernel call (:func:`~defenses.kernels.nb._nb_is_spam`,
+        the same decisions as ``model.is_spam`` per email)."""
+        rows = self._context.validation
+        nb = self._context.model.nb
+        if len(nb.class_counts) < 2:
+            model = self._context.model
+            return [float(model.is_spam(f) == bool(y)) for f, y in rows]
+        trusted, m = self._context.trusted(), self._context.model_counts()
+        spam = _nb_is_spam(trusted.ptr, trusted.idx, trusted.cnt, m.present, m.counts, m.docs,
+                           m.words_per_class, m.n_terms, float(nb.alpha))
+        return (spam == (trusted.y == 1)).astype(np.float64).tolist()
 
     def _score(self, email: np.ndarray, label: np.ndarray, now: float) -> None:
         if self._context is None or email.shape[0] == 0:
             return
-        self._feed(self._context.features(email), label.tolist(), now)
-
-    def _feed(self, rows: list, truths: list, now: float) -> None:
         model = self._context.model
-        for features, truth in zip(rows, truths):
-            if features is None:
+        rows = self._context.features(email)
+        # Lazily: each email is scored with the model as it is when its turn comes.
+        self._feed((None if f is None else float(model.is_spam(f) == bool(t))
+                    for f, t in zip(rows, label.tolist())), now)
+
+    def _feed(self, outcomes, now: float) -> None:
+        """Feed 0/1 outcomes (``None``: skipped) to ADWIN; stops after a rollback."""
+        for outcome in outcomes:
+            if outcome is None:
                 continue
             before = self.detector_.estimation
-            outcome = float(model.is_spam(features) == bool(truth))
             self.detector_.update(outcome)
             self._outcomes.append(outcome)
             self._scored += 1
@@ -171,7 +191,7 @@ class Rollback(Defense):
             return
         taken = good[-1][0]
         snapshot = next(s[1] for s in self._snapshots if s[0] == taken)
-        self._context.model.restore(snapshot)
+        self._context.model.restore(_thaw(snapshot))
         undone = sum(n for t, n in self._published if t > taken)
         self.quarantined_ += undone
         self.rollbacks_.append({"at": now, "restored": taken, "accuracy_before": reference,
@@ -190,3 +210,61 @@ class Rollback(Defense):
     def observe_reviews(self, email: np.ndarray, label: np.ndarray, now: float) -> None:
         if self.use_reviews:
             self._score(email, label, now)
+
+
+_NB_STATE = {"alpha", "class_counts", "feature_counts", "class_totals"}
+_FIRST_KEY = {False: 0, True: 1, None: 2}      # which class a word's count table holds first
+
+
+def _freeze(model) -> tuple | bytes:
+    """A snapshot of the model's naive Bayes state as arrays, several times cheaper than
+    :meth:`SpamModel.snapshot <stream.classifier.SpamModel.snapshot>` (pickling runs
+    ``Counter.__reduce__`` in Python for every word) and keeping no per-word objects
+    alive (thousands of dicts per snapshot set off full garbage collections of a large
+    heap). :func:`_thaw` turns it into the very bytes ``snapshot`` would have given,
+    only when a rollback needs it. A model of another shape is snapshotted the usual way.
+
+    >>> from stream.classifier import SpamModel
+    >>> model = SpamModel()
+    >>> model.learn(model.features("win cash now"), True, 0.5)
+    >>> model.learn(model.features("cash at lunch"), False)
+    >>> frozen, before = _freeze(model), model.snapshot()
+    >>> model.learn(model.features("lunch"), False)
+    >>> _thaw(frozen) == before
+    True
+    """
+    nb = model.nb
+    fc = nb.feature_counts
+    if set(vars(nb)) != _NB_STATE or type(fc) is not defaultdict:
+        return model.snapshot()
+    tables = list(fc.values())
+    n = len(tables)
+    nan = float("nan")
+    ham = np.fromiter(map(dict.get, tables, repeat(False, n), repeat(nan, n)), np.float64, n)
+    spam = np.fromiter(map(dict.get, tables, repeat(True, n), repeat(nan, n)), np.float64, n)
+    first = np.fromiter(map(_FIRST_KEY.get, map(next, map(iter, tables), repeat(None, n))), np.int8, n)
+    held = np.fromiter(map(len, tables), np.int64, n)
+    if (held != (~np.isnan(ham)).astype(np.int64) + (~np.isnan(spam)).astype(np.int64)).any():
+        return model.snapshot()                 # keys other than the two classes: not ours to copy
+    return (type(nb), nb.alpha, (type(nb.class_counts), dict(nb.class_counts)),
+            (type(nb.class_totals), dict(nb.class_totals)), fc.default_factory, list(fc.keys()), ham, spam, first)
+
+
+def _thaw(frozen: tuple | bytes) -> bytes:
+    """The :meth:`SpamModel.snapshot <stream.classifier.SpamModel.snapshot>` bytes of a
+    :func:`_freeze` d state (same classes, contents and insertion orders)."""
+    if isinstance(frozen, bytes):
+        return frozen
+    cls, alpha, (counts_type, counts), (totals_type, totals), factory, words, ham, spam, first = frozen
+    nb = cls.__new__(cls)
+    nb.alpha = alpha
+    nb.class_counts = counts_type(counts)
+    feature_counts = defaultdict(factory)
+    for word, h, s, f in zip(words, ham.tolist(), spam.tolist(), first.tolist()):
+        table = feature_counts[word]
+        for key, value in ((False, h), (True, s)) if f == 0 else ((True, s), (False, h)):
+            if not math.isnan(value):           # NaN: the class is not in the table
+                table[key] = value
+    nb.feature_counts = feature_counts
+    nb.class_totals = totals_type(totals)
+    return pickle.dumps(nb, protocol=pickle.HIGHEST_PROTOCOL)

@@ -4,28 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from defenses._trusted import csr as _csr
 from defenses.base import Decision, Defense, VoteBatch, keep_labels
 from defenses.kernels.roni import _label_impact, _nb_jll
-
-SPAM_CLASS, HAM_CLASS = True, False
-
-
-def _csr(rows: list[dict | None], vocabulary: dict[str, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Sparse rows over ``vocabulary`` (other words dropped) and each row's full length."""
-    ptr, idx, cnt, length = [0], [], [], []
-    for features in rows:
-        features = features or {}
-        total = 0.0
-        for word, n in features.items():
-            total += n
-            j = vocabulary.get(word)
-            if j is not None:
-                idx.append(j)
-                cnt.append(float(n))
-        ptr.append(len(idx))
-        length.append(total)
-    return (np.array(ptr, np.int64), np.array(idx, np.int64), np.array(cnt, np.float64),
-            np.array(length, np.float64))
 
 
 class Roni(Defense):
@@ -77,7 +58,6 @@ class Roni(Defense):
             raise ValueError(f"tolerance must be >= 0, got {tolerance}")
         self.tolerance = float(tolerance)
         self._context = None
-        self._validation = None
         self.reset()
 
     def reset(self) -> None:
@@ -87,49 +67,30 @@ class Roni(Defense):
 
     def bind(self, context) -> None:
         self._context = context
-        self._validation = None
 
     def __deepcopy__(self, memo):
         fresh = type(self)(self.tolerance)
         fresh.quarantined_, fresh.scored_ = self.quarantined_, self.scored_
         return fresh
 
-    def _validation_set(self):
-        if self._validation is None or self._validation[0] != len(self._context.validation):
-            rows = self._context.validation
-            vocabulary: dict[str, int] = {}
-            for features, _ in rows:
-                for word in features:
-                    vocabulary.setdefault(word, len(vocabulary))
-            ptr, idx, cnt, length = _csr([f for f, _ in rows], vocabulary)
-            y = np.array([int(bool(s)) for _, s in rows], dtype=np.int64)
-            self._validation = (len(rows), vocabulary, list(vocabulary), ptr, idx, cnt, length, y)
-        return self._validation
-
     def impact(self, email: np.ndarray, label: np.ndarray, weight: np.ndarray) -> np.ndarray:
         """Change of the validation log loss each label alone would cause (NaN: unknown email)."""
-        _, vocabulary, words, v_ptr, v_idx, v_cnt, v_len, v_y = self._validation_set()
+        trusted = self._context.trusted()
         nb = self._context.model.nb
         if len(nb.class_counts) < 2:
             return np.zeros(email.shape[0])
-        counts = np.zeros((len(words), 2))
+        model = self._context.model_counts()
         feature_counts = nb.feature_counts
-        for j, word in enumerate(words):
-            c = feature_counts.get(word)
-            if c:
-                counts[j, 0] = c.get(HAM_CLASS, 0.0)
-                counts[j, 1] = c.get(SPAM_CLASS, 0.0)
-        docs = np.array([nb.class_counts.get(HAM_CLASS, 0.0), nb.class_counts.get(SPAM_CLASS, 0.0)])
-        words_per_class = np.array([nb.class_totals.get(HAM_CLASS, 0.0), nb.class_totals.get(SPAM_CLASS, 0.0)])
-        n_terms = float(len(feature_counts))
         rows = self._context.features(email)
         known = np.array([r is not None for r in rows])
-        c_ptr, c_idx, c_cnt, c_len = _csr(rows, vocabulary)
+        c_ptr, c_idx, c_cnt, c_len = _csr(rows, trusted.vocabulary)
         c_new = np.array([sum(1 for w in (r or {}) if w not in feature_counts) for r in rows], dtype=np.float64)
-        jll = _nb_jll(v_ptr, v_idx, v_cnt, v_len, counts, docs, words_per_class, n_terms, nb.alpha)
-        out = _label_impact(v_ptr, v_idx, v_cnt, v_len, v_y, jll, counts, docs, words_per_class, n_terms,
-                            nb.alpha, c_ptr, c_idx, c_cnt, c_len, c_new, label.astype(np.int64),
-                            weight.astype(np.float64))
+        v = trusted
+        jll = _nb_jll(v.ptr, v.idx, v.cnt, v.length, model.counts, model.docs, model.words_per_class,
+                      model.n_terms, nb.alpha)
+        out = _label_impact(v.ptr, v.idx, v.cnt, v.length, v.y, jll, model.counts, model.docs,
+                            model.words_per_class, model.n_terms, nb.alpha, c_ptr, c_idx, c_cnt, c_len, c_new,
+                            label.astype(np.int64), weight.astype(np.float64))
         return np.where(known, out, np.nan)
 
     def screen(self, votes: VoteBatch, decision: Decision, now: float) -> Decision:

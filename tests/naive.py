@@ -206,3 +206,32 @@ def skill_labels(task, worker, label, skill, n_tasks, tie):
     spam = np.bincount(task, weights=np.where(label == 1, skill[worker], 0.0), minlength=n_tasks)
     ham = np.bincount(task, weights=np.where(label == 0, skill[worker], 0.0), minlength=n_tasks)
     return argmax_labels(spam, ham, tie)
+
+
+def linked_pairs(group_start, member, n_accounts, min_shared, min_jaccard, min_lift):
+    """The co-voting link rule of ``Coordination`` on the reference pair counts."""
+    a, b, shared = pair_counts(group_start, member, n_accounts)
+    per_account = np.bincount(member, minlength=n_accounts).astype(np.float64)
+    n_a, n_b = per_account[a], per_account[b]
+    jaccard = shared / (n_a + n_b - shared)
+    chance = n_a * n_b / float(len(group_start) - 1)
+    linked = (shared >= min_shared) & (jaccard >= min_jaccard) & (shared >= min_lift * chance)
+    return a[linked], b[linked]
+
+
+def score_known(alpha, beta, account, email, verdict, known_email, known_label, amount):
+    """Evidence of votes against known labels, vote by vote (``known_email`` distinct)."""
+    alpha, beta = alpha.copy(), beta.copy()
+    truth = dict(zip(known_email.tolist(), known_label.tolist()))
+    for a, e, v in zip(account.tolist(), email.tolist(), verdict.tolist()):
+        if e in truth:
+            if v == truth[e]:
+                alpha[a] += amount
+            else:
+                beta[a] += amount
+    return alpha, beta
+
+
+def nb_is_spam(model, rows):
+    """The model's own decision per email (``SpamModel.is_spam``)."""
+    return np.array([model.is_spam(features) for features in rows], dtype=bool)

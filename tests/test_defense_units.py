@@ -153,3 +153,56 @@ def test_every_defense_runs_in_the_simulation(name):
     doc = Simulation(scenario).run()
     assert len(doc["timeline"]) == 8 and doc["metrics"]["votes"] > 0
     assert 0.0 <= doc["metrics"]["clean_accuracy"] <= 1.0
+
+
+# -- the chain's fast paths give the same answers as the plain ones -----------------------
+def test_ledger_truths_score_as_window_by_window():
+    from defenses._ledger import SkillLedger, agreement_with
+
+    rng = np.random.default_rng(3)
+    fast, slow = SkillLedger((4.0, 1.0), memory=10.0), SkillLedger((4.0, 1.0), memory=10.0)
+    windows = [VoteBatch.of(rng.integers(0, 50 + 400 * t, 300), rng.integers(0, 80, 300), rng.integers(0, 2, 300))
+               for t in range(5)]
+    for t, votes in enumerate(windows):
+        fast.remember(votes, float(t))
+        slow.remember(votes, float(t))
+    for email in (np.array([70, 3, 41, 12]), np.array([5, 5, 9])):      # distinct, then repeated ids
+        label = rng.integers(0, 2, email.size).astype(np.int8)
+        fast.truths(email, label, 2.5)
+        order = np.argsort(email)
+        for votes in windows:
+            slow.score(votes.account, agreement_with(votes, email[order], label[order]), 2.5)
+        np.testing.assert_array_equal(fast.correct, slow.correct)
+        np.testing.assert_array_equal(fast.wrong, slow.wrong)
+
+
+def test_rollback_snapshots_thaw_to_the_models_own_bytes():
+    from defenses.rollback import _freeze, _thaw
+    from stream.classifier import SpamModel
+
+    model = SpamModel()
+    model.learn(model.features("cash cash prize"), True, 0.37)
+    model.learn(model.features("prize at lunch"), False, 1.0)      # 'prize': spam first, then ham
+    model.learn(model.features("lunch menu"), False, 2.0)
+    frozen, want = _freeze(model), model.snapshot()
+    model.learn(model.features("menu cash"), True)
+    assert _thaw(frozen) == want
+    model.restore(_thaw(frozen))
+    assert model.snapshot() == want
+
+
+def test_context_shares_model_counts_within_a_window_only():
+    from defenses.context import DefenseContext
+    from stream.classifier import SpamModel
+
+    model = SpamModel()
+    model.learn(model.features("win cash"), True)
+    model.learn(model.features("see you"), False)
+    context = DefenseContext(model, lambda ids: [], [(model.features("win see"), True)])
+    with context.window():
+        first = context.model_counts()
+        assert context.model_counts() is first
+        model.restore(model.snapshot())                 # a rollback replaces the model
+        assert context.model_counts() is not first
+    model.learn(model.features("win"), False)
+    assert context.model_counts().counts.tolist() == [[1.0, 1.0], [1.0, 0.0]]

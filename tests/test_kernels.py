@@ -78,6 +78,27 @@ def test_beta_update_matches_reference(seed):
 
 # -- grouping, age, skill ----------------------------------------------------------------
 from defenses.kernels.age import _age_weight  # noqa: E402
+@pytest.mark.parametrize("seed", range(5))
+def test_score_known_matches_reference(seed):
+    from defenses.kernels.beta import _score_known
+
+    rng = np.random.default_rng(seed)
+    account, email = rng.integers(0, 30, 300), rng.integers(100, 160, 300)
+    verdict = rng.integers(0, 2, 300).astype(np.int8)
+    known_email = np.sort(rng.choice(np.arange(90, 170), 25, replace=False))
+    known_label = rng.integers(0, 2, 25).astype(np.int8)
+    alpha, beta = rng.random(30), rng.random(30)
+    first = int(known_email[0])
+    known = np.zeros(int(known_email[-1]) - first + 1, np.bool_)
+    known[known_email - first] = True
+    truth = np.zeros(known.shape[0], np.int8)
+    truth[known_email - first] = known_label
+    want = naive.score_known(alpha, beta, account, email, verdict, known_email, known_label, 2.5)
+    _score_known(alpha, beta, account, email, verdict, known, truth, first, 2.5)
+    np.testing.assert_array_equal(alpha, want[0])
+    np.testing.assert_array_equal(beta, want[1])
+
+
 from defenses.kernels.covote import _cluster_cap, _components, _pair_counts  # noqa: E402
 from defenses.kernels.dawid_skene import _ds_e_step, _ds_elbo, _ds_em, _ds_m_step, _vote_share  # noqa: E402
 from defenses.kernels.groups import _dense_unique  # noqa: E402
@@ -181,6 +202,47 @@ def test_pair_counts_and_components_match_reference(seed):
     a, b, shared = got
     keep = shared >= 2
     np.testing.assert_array_equal(_components(30, a[keep], b[keep]), naive.components(30, a[keep], b[keep]))
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_pair_counts_with_a_ring_matches_reference(seed, shuffled):
+    """A ring of accounts in most groups (counted by bitsets), light accounts beside it
+    (counted one by one), groups possibly unsorted: the same pairs as the reference."""
+    rng = np.random.default_rng(seed)
+    n_accounts, ring = 120, np.arange(40, 70)
+    groups = []
+    for g in range(150):
+        bots = ring[rng.random(ring.size) < (0.6 if g % 3 else 0.0)]
+        others = rng.choice(np.setdiff1d(np.arange(n_accounts), ring), rng.integers(0, 4), replace=False)
+        group = np.unique(np.concatenate([bots, others]))
+        groups.append(rng.permutation(group) if shuffled else group)
+    start = np.concatenate([[0], np.cumsum([g.size for g in groups])]).astype(np.int64)
+    member = np.concatenate(groups).astype(np.int64)
+    for got, want in zip(_pair_counts(start, member, n_accounts), naive.pair_counts(start, member, n_accounts)):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("rule", [(1, 0.0, 0.0), (3, 0.05, 3.0), (2, 0.3, 1.0)])
+def test_linked_pairs_matches_reference(seed, rule):
+    from defenses.kernels.covote import _linked_pairs
+
+    rng = np.random.default_rng(seed)
+    groups = [np.unique(np.concatenate([rng.integers(0, 60, rng.integers(1, 6)),
+                                        np.arange(20, 35)[rng.random(15) < 0.5]])) for _ in range(120)]
+    start = np.concatenate([[0], np.cumsum([g.size for g in groups])]).astype(np.int64)
+    member = np.concatenate(groups).astype(np.int64)
+    for got, want in zip(_linked_pairs(start, member, 60, *rule), naive.linked_pairs(start, member, 60, *rule)):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_popcount_matches_reference(seed):
+    from defenses.kernels.covote import _popcount
+
+    words = np.random.default_rng(seed).integers(0, 2**63, 50, dtype=np.uint64) * np.uint64(2) + np.uint64(seed % 2)
+    assert [int(_popcount(w)) for w in words] == [bin(int(w)).count("1") for w in words]
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -297,3 +359,23 @@ def test_majority_and_skill_labels_match_reference(seed, tie):
     np.testing.assert_array_equal(_majority_labels(task, label, 60, tie), naive.majority_labels(task, label, 60, tie))
     np.testing.assert_array_equal(_skill_labels(task, worker, label, skill, 60, tie),
                                   naive.skill_labels(task, worker, label, skill, 60, tie))
+
+
+# -- naive Bayes decisions: the kernel equals SpamModel.is_spam bit for bit ---------------
+@pytest.mark.parametrize("seed", range(4))
+def test_nb_is_spam_matches_the_model(seed):
+    from defenses._trusted import TrustedSet
+    from defenses.kernels.nb import _nb_is_spam
+
+    model, validation, candidates = _nb_setup(seed)
+    rng = np.random.default_rng(seed)
+    for features, is_spam, weight in candidates[:6]:       # odd weights, new words
+        model.learn(features, is_spam, weight)
+    # Rows with unseen words, repeated words, and near-ties.
+    rows = [f for f, _ in validation] + [f for f, _, _ in candidates] + [{"zzz": 3}, {}]
+    rows += [{w: int(rng.integers(1, 4)) for w in rng.choice(list(model.nb.feature_counts), 5)} for _ in range(30)]
+    trusted = TrustedSet.of([(f, False) for f in rows])
+    m = trusted.model_counts(model.nb)
+    got = _nb_is_spam(trusted.ptr, trusted.idx, trusted.cnt, m.present, m.counts, m.docs, m.words_per_class,
+                      m.n_terms, float(model.nb.alpha))
+    np.testing.assert_array_equal(got, naive.nb_is_spam(model, rows))

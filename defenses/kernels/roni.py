@@ -21,13 +21,16 @@ def _nb_jll(ptr: np.ndarray, idx: np.ndarray, cnt: np.ndarray, length: np.ndarra
     n = ptr.shape[0] - 1
     out = np.empty((n, 2), dtype=np.float64)
     docs = class_docs[0] + class_docs[1]
+    logs = np.empty(counts.shape[0], dtype=np.float64)
     for c in range(2):
         base = np.log(class_docs[c] / docs)
         norm = np.log(class_words[c] + alpha * n_terms)
+        for f in range(counts.shape[0]):       # one logarithm per word, not per occurrence
+            logs[f] = np.log(counts[f, c] + alpha)
         for v in range(n):
             s = base - length[v] * norm
             for k in range(ptr[v], ptr[v + 1]):
-                s += cnt[k] * np.log(counts[idx[k], c] + alpha)
+                s += cnt[k] * logs[idx[k]]
             out[v, c] = s
     return out
 
