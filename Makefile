@@ -28,11 +28,15 @@ demo: $(STAMP)
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q
 
-## bench: performance harness (not part of the tests); the aggregation benchmark needs crowd-kit (test extra)
+## bench: performance harness (not part of the tests; crowd-kit and the tansu broker come with the test extra),
+## each benchmark against its peer in the same run; writes benchmarks/results.json and prints one table
 bench: $(TEST_STAMP)
+	$(BIN)/python benchmarks/bench_startup.py
 	$(BIN)/python benchmarks/bench_simulation.py
 	$(BIN)/python benchmarks/bench_aggregation.py
 	$(BIN)/python benchmarks/bench_chain.py
+	$(BIN)/python benchmarks/bench_service.py
+	$(BIN)/python benchmarks/summary.py
 
 clean:
 	rm -rf $(VENV) demo poisonlab.db *.egg-info
