@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, inspect, text
 from simulator.config import ScenarioError
 from simulator.sweep import SweepBusy, _claim, _owner_alive, plan_sweep, run_sweep, split_values, summarize
 from stream.storage import Repository
-from tests.test_storage import pg_schema, pg_url  # noqa: F401 - PostgreSQL fixtures
+from tests.test_storage import pg_schema  # noqa: F401 - PostgreSQL fixture (pg_url is in conftest.py)
 
 THROUGHPUT = {"wall_s", "votes_per_s", "emails_per_s"}
 TINY = ["ticks=16", "attack.start_tick=4", "population.users=300", "mail.emails_per_tick=40",
