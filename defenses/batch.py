@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from defenses.kernels.dawid_skene import _ds_em
-from defenses.kernels.skill import _accuracy_counts, _argmax_labels, _majority_labels, _skill_labels
+from defenses.kernels.skill import _accuracy_counts, _argmax_labels, _majority_labels, _skill_labels, _wawa_labels
 
 
 def _n(ids: np.ndarray) -> int:
@@ -49,8 +49,7 @@ def accuracy(task: np.ndarray, worker: np.ndarray, label: np.ndarray, truth: np.
 
 def wawa(task: np.ndarray, worker: np.ndarray, label: np.ndarray) -> np.ndarray:
     """Crowd-Kit's Wawa: majority vote, skills as agreement with it, re-vote with skills."""
-    skill = accuracy(task, worker, label, majority_vote(task, worker, label))
-    return majority_vote(task, worker, label, np.nan_to_num(skill))
+    return _wawa_labels(task, worker, label, _n(task), _n(worker), _first(label))
 
 
 def gold_majority_vote(task: np.ndarray, worker: np.ndarray, label: np.ndarray, truth: np.ndarray,

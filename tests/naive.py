@@ -235,3 +235,12 @@ def score_known(alpha, beta, account, email, verdict, known_email, known_label, 
 def nb_is_spam(model, rows):
     """The model's own decision per email (``SpamModel.is_spam``)."""
     return np.array([model.is_spam(features) for features in rows], dtype=bool)
+
+
+def wawa_labels(task, worker, label, n_tasks, n_workers, tie):
+    """Wawa: majority, skill = share of a worker's answers agreeing with it, weighted re-vote."""
+    majority = majority_labels(task, label, n_tasks, tie)
+    answers = np.bincount(worker, minlength=n_workers)
+    agreeing = np.bincount(worker, weights=label == majority[task], minlength=n_workers)
+    skill = np.divide(agreeing, answers, out=np.zeros(n_workers), where=answers > 0)
+    return skill_labels(task, worker, label, skill, n_tasks, 0)

@@ -76,8 +76,6 @@ def test_beta_update_matches_reference(seed):
     np.testing.assert_allclose(beta, want[1])
 
 
-# -- grouping, age, skill ----------------------------------------------------------------
-from defenses.kernels.age import _age_weight  # noqa: E402
 @pytest.mark.parametrize("seed", range(5))
 def test_score_known_matches_reference(seed):
     from defenses.kernels.beta import _score_known
@@ -99,6 +97,8 @@ def test_score_known_matches_reference(seed):
     np.testing.assert_array_equal(beta, want[1])
 
 
+# -- grouping, age, skill ----------------------------------------------------------------
+from defenses.kernels.age import _age_weight  # noqa: E402
 from defenses.kernels.covote import _cluster_cap, _components, _pair_counts  # noqa: E402
 from defenses.kernels.dawid_skene import _ds_e_step, _ds_elbo, _ds_em, _ds_m_step, _vote_share  # noqa: E402
 from defenses.kernels.groups import _dense_unique  # noqa: E402
@@ -359,6 +359,18 @@ def test_majority_and_skill_labels_match_reference(seed, tie):
     np.testing.assert_array_equal(_majority_labels(task, label, 60, tie), naive.majority_labels(task, label, 60, tie))
     np.testing.assert_array_equal(_skill_labels(task, worker, label, skill, 60, tie),
                                   naive.skill_labels(task, worker, label, skill, 60, tie))
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("tie", [0, 1])
+def test_wawa_labels_match_reference(seed, tie):
+    from defenses.kernels.skill import _wawa_labels
+
+    rng = np.random.default_rng(seed)
+    n_tasks, n_workers = 40, [3, 25, 200][seed % 3]          # few workers: exact skill ties happen
+    task, worker, label = rng.integers(0, n_tasks, 400), rng.integers(0, n_workers, 400), rng.integers(0, 2, 400)
+    np.testing.assert_array_equal(_wawa_labels(task, worker, label, n_tasks + 5, n_workers, tie),
+                                  naive.wawa_labels(task, worker, label, n_tasks + 5, n_workers, tie))
 
 
 # -- naive Bayes decisions: the kernel equals SpamModel.is_spam bit for bit ---------------

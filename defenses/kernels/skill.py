@@ -80,3 +80,43 @@ def _skill_labels(task: np.ndarray, worker: np.ndarray, label: np.ndarray, skill
         else:
             out[t] = tie
     return out
+
+
+@njit(**NJIT_OPTIONS)
+def _wawa_labels(task: np.ndarray, worker: np.ndarray, label: np.ndarray, n_tasks: int, n_workers: int,
+                 tie: int):
+    """Crowd-Kit's Wawa in one call: the unweighted majority (ties to ``tie``), each
+    worker's skill as its share of answers agreeing with it, then the skill-weighted
+    vote (ties to 0) — :func:`_majority_labels`, :func:`_accuracy_counts` and
+    :func:`_skill_labels` in turn, in the answers' order. The first pass also packs
+    each answer into one int64 (``task << 32 | worker << 1 | label``), so the two later
+    passes read 8 bytes an answer instead of 24: the passes are bound by memory."""
+    n = task.shape[0]
+    tally = np.zeros((n_tasks, 2), dtype=np.int32)
+    packed = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        tally[task[i], label[i]] += 1
+        packed[i] = (task[i] << 32) | (worker[i] << 1) | label[i]
+    majority = np.empty(n_tasks, dtype=np.int8)
+    for t in range(n_tasks):
+        if tally[t, 1] > tally[t, 0]:
+            majority[t] = 1
+        elif tally[t, 1] < tally[t, 0]:
+            majority[t] = 0
+        else:
+            majority[t] = tie
+    counts = np.zeros((n_workers, 2), dtype=np.int64)          # [worker, (answers, agreeing)]
+    for i in range(n):
+        p = packed[i]
+        w = (p & 0xFFFFFFFF) >> 1
+        counts[w, 0] += 1
+        counts[w, 1] += (p & 1) == majority[p >> 32]
+    skill = np.zeros(n_workers, dtype=np.float64)
+    for w in range(n_workers):
+        if counts[w, 0] > 0:
+            skill[w] = counts[w, 1] / counts[w, 0]
+    score = np.zeros((n_tasks, 2), dtype=np.float64)
+    for i in range(n):
+        p = packed[i]
+        score[p >> 32, p & 1] += skill[(p & 0xFFFFFFFF) >> 1]
+    return _argmax_labels(score[:, 1], score[:, 0], 0)
