@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         print("| " + " | ".join(COLUMNS) + " |")
         print("|" + "|".join("---" if i in (0, 2, 5) else "--:" for i in range(len(COLUMNS))) + "|")
         for row in table:
-            print("| " + " | ".join(row) + " |")
+            print("| " + " | ".join(v.replace("|", "\\|") for v in row) + " |")
         return 0
     widths = [max(len(c), *(len(r[i]) for r in table)) if table else len(c) for i, c in enumerate(COLUMNS)]
     print("  ".join(c.ljust(w) for c, w in zip(COLUMNS, widths)))
