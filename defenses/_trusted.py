@@ -89,6 +89,11 @@ class TrustedSet:
 
     def model_counts(self, nb) -> ModelCounts:
         """The counts of ``nb`` (a River ``MultinomialNB``) over this set's vocabulary."""
+        counts, present = self.read_rows(nb)
+        return model_counts_of(nb, counts, present)
+
+    def read_rows(self, nb) -> tuple[np.ndarray, np.ndarray]:
+        """``counts`` and ``present`` of :class:`ModelCounts`, every word read from ``nb``."""
         # C-level passes (map over dict.get) rather than a Python loop per word; a word
         # the model lacks reads as an empty table (dict.get never inserts into the
         # model's defaultdict).
@@ -98,9 +103,62 @@ class TrustedSet:
         counts[:, 0] = np.fromiter(map(dict.get, found, repeat(HAM_CLASS, n), repeat(0.0, n)), np.float64, n)
         counts[:, 1] = np.fromiter(map(dict.get, found, repeat(SPAM_CLASS, n), repeat(0.0, n)), np.float64, n)
         present = np.fromiter(map(bool, found), np.bool_, n)
-        docs = np.array([nb.class_counts.get(HAM_CLASS, 0.0), nb.class_counts.get(SPAM_CLASS, 0.0)])
-        words_per_class = np.array([nb.class_totals.get(HAM_CLASS, 0.0), nb.class_totals.get(SPAM_CLASS, 0.0)])
-        return ModelCounts(counts, present, docs, words_per_class, float(len(nb.feature_counts)))
+        return counts, present
+
+
+def model_counts_of(nb, counts: np.ndarray, present: np.ndarray) -> ModelCounts:
+    """:class:`ModelCounts` of the given rows and ``nb``'s class-level figures."""
+    docs = np.array([nb.class_counts.get(HAM_CLASS, 0.0), nb.class_counts.get(SPAM_CLASS, 0.0)])
+    words_per_class = np.array([nb.class_totals.get(HAM_CLASS, 0.0), nb.class_totals.get(SPAM_CLASS, 0.0)])
+    return ModelCounts(counts, present, docs, words_per_class, float(len(nb.feature_counts)))
+
+
+class CountsReader:
+    """:meth:`TrustedSet.model_counts` of a :class:`~stream.classifier.SpamModel`, kept up
+    to date instead of re-read: after the first read only the rows of the words the model
+    changed since (:meth:`SpamModel.watch <stream.classifier.SpamModel.watch>`) are read
+    again; a restored model (a new ``nb``) is read in full. Every call returns fresh
+    arrays, equal to a full read.
+
+    >>> from stream.classifier import SpamModel
+    >>> model = SpamModel()
+    >>> model.learn(model.features("win cash"), True)
+    >>> model.learn(model.features("lunch at noon"), False)
+    >>> trusted = TrustedSet.of([(model.features("win lunch soon"), True)])
+    >>> reader = CountsReader(trusted, model)
+    >>> reader.read().counts.tolist()
+    [[0.0, 1.0], [1.0, 0.0], [0.0, 0.0]]
+    >>> model.learn(model.features("lunch soon"), True)
+    >>> m = reader.read()
+    >>> m.counts.tolist(), m.present.tolist(), m.docs.tolist()
+    ([[0.0, 1.0], [1.0, 1.0], [0.0, 1.0]], [True, True, True], [1.0, 2.0])
+    """
+
+    def __init__(self, trusted: TrustedSet, model):
+        self.trusted = trusted
+        self.model = model
+        watch = getattr(model, "watch", None)         # a model without it is read in full
+        self._changes = watch() if watch is not None else None
+        self._nb = None
+        self._counts = self._present = None
+
+    def read(self) -> ModelCounts:
+        nb = self.model.nb
+        changed = self._changes.take() if self._changes is not None else None
+        if changed is None or nb is not self._nb:
+            self._counts, self._present = self.trusted.read_rows(nb)
+            self._nb = nb
+        elif changed:
+            counts, present, vocabulary = self._counts, self._present, self.trusted.vocabulary
+            feature_counts = nb.feature_counts
+            for word in changed:
+                j = vocabulary.get(word)
+                if j is not None:
+                    table = feature_counts.get(word, _EMPTY)
+                    counts[j, 0] = table.get(HAM_CLASS, 0.0)
+                    counts[j, 1] = table.get(SPAM_CLASS, 0.0)
+                    present[j] = bool(table)
+        return model_counts_of(nb, self._counts.copy(), self._present.copy())
 
 
 def trusted_set(validation: list, cached: TrustedSet | None) -> TrustedSet:

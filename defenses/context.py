@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from defenses._trusted import ModelCounts, TrustedSet, trusted_set
+from defenses._trusted import CountsReader, ModelCounts, TrustedSet, trusted_set
 from stream.classifier import SpamModel
 
 
@@ -43,6 +43,7 @@ class DefenseContext:
     validation: list[tuple[dict, bool]] = field(default_factory=list)
     _trusted: TrustedSet | None = field(default=None, init=False, repr=False, compare=False)
     _window: dict | None = field(default=None, init=False, repr=False, compare=False)
+    _reader: CountsReader | None = field(default=None, init=False, repr=False, compare=False)
 
     def trusted(self) -> TrustedSet:
         """The validation set as arrays (:class:`~defenses._trusted.TrustedSet`), rebuilt
@@ -55,7 +56,9 @@ class DefenseContext:
 
         Inside :meth:`window` they are read once and shared by the members (RONI and
         rollback both need them): nothing trains the model while a chain decides a
-        window, and a rollback replaces ``model.nb``, which is part of the key.
+        window, and a rollback replaces ``model.nb``, which is part of the key. Between
+        reads only the words the model learned since are read again
+        (:class:`~defenses._trusted.CountsReader`).
         """
         trusted, nb = self.trusted(), self.model.nb
         memo = self._window
@@ -63,7 +66,10 @@ class DefenseContext:
             hit = memo.get("model_counts")
             if hit is not None and hit[0] is trusted and hit[1] is nb:
                 return hit[2]
-        counts = trusted.model_counts(nb)
+        reader = self._reader
+        if reader is None or reader.trusted is not trusted or reader.model is not self.model:
+            reader = self._reader = CountsReader(trusted, self.model)
+        counts = reader.read()
         if memo is not None:
             memo["model_counts"] = (trusted, nb, counts)
         return counts

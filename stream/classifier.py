@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import pickle
 import re
+import weakref
 from collections import Counter, OrderedDict
 
 from stream.river_parts import BagOfWords, MultinomialNB, Pipeline
@@ -83,7 +84,8 @@ class SpamModel:
     ``log(count + alpha)`` per class across emails, recomputing it only when a
     :meth:`learn` changes that term's counts (the sums run in River's order, so every
     probability is bit-identical). Change the model only through :meth:`learn` and
-    :meth:`restore`.
+    :meth:`restore`: readers that keep their own copy of some counts follow the
+    changes through :meth:`watch`.
 
     >>> m = SpamModel()
     >>> m.learn(m.features("win money now"), True)
@@ -101,6 +103,7 @@ class SpamModel:
         self._tokens = _plain_tokenizer(self.vectorizer)
         self._logs: dict[str, tuple[float, ...]] = {}      # term → log(count + alpha) per class
         self._logs_nb, self._logs_classes, self._logs_alpha = None, (), None   # what the logs are for
+        self._watchers: list[weakref.ref] = []              # ChangedWords handed out by watch()
 
     @property
     def pipeline(self) -> Pipeline:
@@ -180,6 +183,17 @@ class SpamModel:
             logs = self._logs
             for f in features:
                 logs.pop(f, None)
+            for ref in self._watchers:
+                changes = ref()
+                if changes is not None and changes._words is not None:
+                    changes._words.update(features)
+
+    def watch(self) -> ChangedWords:
+        """A new :class:`ChangedWords` that collects the words whose counts change from now on."""
+        self._watchers = [ref for ref in self._watchers if ref() is not None]
+        changes = ChangedWords()
+        self._watchers.append(weakref.ref(changes))
+        return changes
 
     def snapshot(self) -> bytes:
         """Serialized model state, for rollback or storage."""
@@ -188,6 +202,41 @@ class SpamModel:
     def restore(self, snapshot: bytes) -> None:
         """Load a snapshot made by :meth:`snapshot` of this same process (trusted bytes)."""
         self.nb = pickle.loads(snapshot)
+        for ref in self._watchers:
+            changes = ref()
+            if changes is not None:
+                changes._words = None               # every word may have changed
+
+
+class ChangedWords:
+    """The words whose count tables a :class:`SpamModel` changed since the last :meth:`take`.
+
+    Made by :meth:`SpamModel.watch`; :meth:`SpamModel.learn` adds the words it counts,
+    :meth:`SpamModel.restore` (a new ``nb`` altogether) makes the next :meth:`take` say
+    "everything" (``None``), as does the first one (the watcher has seen nothing yet).
+    The class counts and totals change with every ``learn``: read them afresh.
+
+    >>> model = SpamModel()
+    >>> changes = model.watch()
+    >>> changes.take() is None                    # nothing read yet: everything is new
+    True
+    >>> model.learn({"win": 1, "cash": 2}, True)
+    >>> sorted(changes.take()), changes.take()
+    (['cash', 'win'], set())
+    >>> model.restore(model.snapshot())
+    >>> changes.take() is None
+    True
+    """
+
+    __slots__ = ("_words", "__weakref__")
+
+    def __init__(self):
+        self._words: set[str] | None = None
+
+    def take(self) -> set[str] | None:
+        """The changed words since the last call (``None``: any word may have), and start afresh."""
+        words, self._words = self._words, set()
+        return words
 
 
 def _plain_tokenizer(vectorizer: BagOfWords):

@@ -89,3 +89,21 @@ def test_cached_scores_are_bit_identical_through_learning_and_restore():
             m.restore(snap)                      # a new nb: the cached logs must not leak over
     probe = {"w1": 2, "never-seen": 1}
     assert m.p_spam(probe) == m.nb.predict_proba_one(probe)[True]
+
+
+def test_watch_collects_learned_words_until_restore_and_forgets_dropped_watchers():
+    import gc
+
+    model = SpamModel()
+    changes = model.watch()
+    assert changes.take() is None                       # nothing read yet
+    model.learn({"win": 1}, True)
+    model.learn({"cash": 1}, True, 0.0)                 # weight 0: nothing changes
+    assert changes.take() == {"win"}
+    model.restore(model.snapshot())
+    model.learn({"lunch": 1}, False)
+    assert changes.take() is None
+    del changes
+    gc.collect()
+    model.watch()
+    assert len(model._watchers) == 1

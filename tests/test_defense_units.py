@@ -206,3 +206,28 @@ def test_context_shares_model_counts_within_a_window_only():
         assert context.model_counts() is not first
     model.learn(model.features("win"), False)
     assert context.model_counts().counts.tolist() == [[1.0, 1.0], [1.0, 0.0]]
+
+
+def test_counts_reader_equals_a_full_read_through_learns_and_restores():
+    from defenses._trusted import CountsReader, TrustedSet
+    from stream.classifier import SpamModel
+
+    rng = np.random.default_rng(3)
+    words = [f"w{i}" for i in range(40)]
+    model = SpamModel()
+    trusted = TrustedSet.of([({w: 1 for w in rng.choice(words, 6)}, bool(i % 2)) for i in range(12)])
+    reader = CountsReader(trusted, model)
+    snapshots = [model.snapshot()]
+    for step in range(300):
+        if step % 37 == 36:                            # a rollback: a new nb altogether
+            model.restore(snapshots[int(rng.integers(len(snapshots)))])
+        else:
+            features = {w: int(rng.integers(1, 3)) for w in rng.choice(words, 5)}
+            model.learn(features, bool(rng.integers(2)), float(rng.choice([0.0, 0.5, 1.0])))
+        if step % 25 == 0:
+            snapshots.append(model.snapshot())
+        if step % 3 == 0:
+            got, want = reader.read(), trusted.model_counts(model.nb)
+            assert np.array_equal(got.counts, want.counts) and np.array_equal(got.present, want.present)
+            assert np.array_equal(got.docs, want.docs) and np.array_equal(got.words_per_class, want.words_per_class)
+            assert got.n_terms == want.n_terms
