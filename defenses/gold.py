@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from defenses._ledger import SkillLedger, agreement_with
-from defenses.base import Decision, Defense, VoteBatch, weighted_vote
+from defenses._skill_vote import SkillWeightedVote
+from defenses.base import Decision, VoteBatch
 
 
-class GoldVote(Defense):
+class GoldVote(SkillWeightedVote):
     """Votes weighted by each account's accuracy on known-label emails.
 
     Crowd-Kit's ``GoldMajorityVote`` measures every worker on golden tasks and
@@ -43,51 +43,19 @@ class GoldVote(Defense):
     """
 
     name = "gold"
-    aggregates = True
 
     def __init__(self, prior: tuple[float, float] = (4.0, 1.0), quorum: float = 0.5, margin: float = 0.2,
                  gold_weight: float = 3.0, review_weight: float = 3.0, memory_ticks: float = 48.0,
                  flag_below: float = 0.3, flag_min_evidence: float = 3.0):
-        if quorum <= 0:
-            raise ValueError(f"quorum must be positive, got {quorum}")
-        if not 0.0 <= margin < 1.0:
-            raise ValueError(f"margin must be in [0, 1), got {margin}")
-        self.prior = tuple(prior)
-        self.quorum = quorum
-        self.margin = margin
         self.gold_weight = gold_weight
         self.review_weight = review_weight
-        self.memory_ticks = memory_ticks
-        self.flag_below = flag_below
-        self.flag_min_evidence = flag_min_evidence
-        self.reset()
-
-    def reset(self) -> None:
-        self.ledger_ = SkillLedger(self.prior, self.memory_ticks)
-        self.gold_email_ = np.zeros(0, np.int64)
-        self.gold_label_ = np.zeros(0, np.int8)
-
-    def weigh(self, votes: VoteBatch) -> np.ndarray:
-        return self.ledger_.weight(votes.account)
-
-    def decide(self, votes: VoteBatch, weight: np.ndarray) -> Decision:
-        return weighted_vote(votes, weight, min_weight=self.quorum, margin=self.margin, min_votes=1)
+        super().__init__(prior, quorum, margin, memory_ticks, flag_below, flag_min_evidence)
 
     def observe(self, votes: VoteBatch, decision: Decision, now: float) -> None:
         if len(votes) == 0:
             return
-        self.ledger_.score(votes.account, agreement_with(votes, self.gold_email_, self.gold_label_),
-                           self.gold_weight)
+        self._score_gold(votes, self.gold_weight)
         self.ledger_.remember(votes, now)
-
-    def observe_gold(self, email: np.ndarray, label: np.ndarray, now: float) -> None:
-        email = np.concatenate([self.gold_email_, email])
-        label = np.concatenate([self.gold_label_, label.astype(np.int8)])
-        email, first = np.unique(email, return_index=True)
-        self.gold_email_, self.gold_label_ = email, label[first]
 
     def observe_reviews(self, email: np.ndarray, label: np.ndarray, now: float) -> None:
         self.ledger_.truths(email, label, self.review_weight)
-
-    def flagged(self) -> np.ndarray:
-        return self.ledger_.flagged(self.flag_below, self.flag_min_evidence)
