@@ -29,7 +29,6 @@ class Chain:
         if not members:
             raise ValueError("a chain needs at least one defense")
         self.members = list(members)
-        self._context = None
         aggregators = [m for m in self.members if m.aggregates]
         self._aggregator = aggregators[-1] if aggregators else NoDefense()
         for member in self.members:
@@ -40,12 +39,6 @@ class Chain:
         return "+".join(m.name for m in self.members)
 
     def process(self, votes: VoteBatch, now: float) -> Decision:
-        if self._context is None:
-            return self._process(votes, now)
-        with self._context.window():        # members share per-window reads of the model
-            return self._process(votes, now)
-
-    def _process(self, votes: VoteBatch, now: float) -> Decision:
         weight = np.ones(len(votes))
         for member in self.members:
             weight = weight * member.weigh(votes)
@@ -65,7 +58,6 @@ class Chain:
             member.observe_gold(email, label, now)
 
     def bind(self, context) -> None:
-        self._context = context if hasattr(context, "window") else None
         for member in self.members:
             member.bind(context)
 

@@ -7,8 +7,7 @@ at votes ignore it; RONI and rollback need the model and trusted labelled mail.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,18 +30,14 @@ class DefenseContext:
     >>> context = DefenseContext(model, lambda ids: [], [(model.features("win now"), True)])
     >>> context.trusted().words
     ['win', 'now']
-    >>> with context.window():                  # what a chain does while it decides a window
-    ...     context.model_counts() is context.model_counts()
-    True
-    >>> context.model_counts() is context.model_counts()
-    False
+    >>> context.model_counts().counts.tolist()   # [word, (not spam, spam)]
+    [[0.0, 1.0], [0.0, 0.0]]
     """
 
     model: SpamModel
     features: Callable[[np.ndarray], list[dict | None]]
     validation: list[tuple[dict, bool]] = field(default_factory=list)
     _trusted: TrustedSet | None = field(default=None, init=False, repr=False, compare=False)
-    _window: dict | None = field(default=None, init=False, repr=False, compare=False)
     _reader: CountsReader | None = field(default=None, init=False, repr=False, compare=False)
 
     def trusted(self) -> TrustedSet:
@@ -52,33 +47,12 @@ class DefenseContext:
         return self._trusted
 
     def model_counts(self) -> ModelCounts:
-        """The model's counts over the validation vocabulary.
-
-        Inside :meth:`window` they are read once and shared by the members (RONI and
-        rollback both need them): nothing trains the model while a chain decides a
-        window, and a rollback replaces ``model.nb``, which is part of the key. Between
-        reads only the words the model learned since are read again
-        (:class:`~defenses._trusted.CountsReader`).
-        """
-        trusted, nb = self.trusted(), self.model.nb
-        memo = self._window
-        if memo is not None:
-            hit = memo.get("model_counts")
-            if hit is not None and hit[0] is trusted and hit[1] is nb:
-                return hit[2]
+        """The model's counts over the validation vocabulary (RONI and rollback need
+        them). After the first read only the words the model learned since are read
+        again (:class:`~defenses._trusted.CountsReader`); a rollback's new model is read
+        in full."""
+        trusted = self.trusted()
         reader = self._reader
         if reader is None or reader.trusted is not trusted or reader.model is not self.model:
             reader = self._reader = CountsReader(trusted, self.model)
-        counts = reader.read()
-        if memo is not None:
-            memo["model_counts"] = (trusted, nb, counts)
-        return counts
-
-    @contextmanager
-    def window(self) -> Iterator[None]:
-        """Scope of one window's decision (:meth:`defenses.chain.Chain.process`)."""
-        outer, self._window = self._window, {}
-        try:
-            yield
-        finally:
-            self._window = outer
+        return reader.read()

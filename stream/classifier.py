@@ -126,7 +126,8 @@ class SpamModel:
         return exp[SPAM_LABEL] / total if SPAM_LABEL in exp else 0.0
 
     def _joint_log_likelihood(self, x: dict[str, int]) -> dict:
-        """:meth:`WeightedMultinomialNB.joint_log_likelihood` with the per-term logs cached."""
+        """:meth:`WeightedMultinomialNB.joint_log_likelihood` with the per-term logs cached,
+        for a model that has seen both classes."""
         nb = self.nb
         alpha = nb.alpha
         classes = tuple(nb.class_counts)
@@ -137,34 +138,20 @@ class SpamModel:
         log = math.log
         length = 0
         unseen = 0
-        if len(classes) == 2:
-            s0 = s1 = 0.0
-            c0, c1 = classes
-            for f, frequency in x.items():
-                length += frequency
-                term = logs.get(f)
-                if term is None:
-                    counts = feature_counts.get(f)
-                    if not counts:
-                        unseen += frequency
-                        continue
-                    term = logs[f] = (log(counts.get(c0, 0.0) + alpha), log(counts.get(c1, 0.0) + alpha))
-                s0 += frequency * term[0]
-                s1 += frequency * term[1]
-            scores = [s0, s1]
-        else:
-            scores = [0.0] * len(classes)
-            for f, frequency in x.items():
-                length += frequency
-                term = logs.get(f)
-                if term is None:
-                    counts = feature_counts.get(f)
-                    if not counts:
-                        unseen += frequency
-                        continue
-                    term = logs[f] = tuple(log(counts.get(c, 0.0) + alpha) for c in classes)
-                for i, value in enumerate(term):
-                    scores[i] += frequency * value
+        s0 = s1 = 0.0
+        c0, c1 = classes                     # p_spam calls this only once both classes exist
+        for f, frequency in x.items():
+            length += frequency
+            term = logs.get(f)
+            if term is None:
+                counts = feature_counts.get(f)
+                if not counts:
+                    unseen += frequency
+                    continue
+                term = logs[f] = (log(counts.get(c0, 0.0) + alpha), log(counts.get(c1, 0.0) + alpha))
+            s0 += frequency * term[0]
+            s1 += frequency * term[1]
+        scores = (s0, s1)
         n_terms = len(feature_counts)
         total_docs = sum(nb.class_counts.values())
         log_alpha = log(alpha)

@@ -191,7 +191,7 @@ def test_rollback_snapshots_thaw_to_the_models_own_bytes():
     assert model.snapshot() == want
 
 
-def test_context_shares_model_counts_within_a_window_only():
+def test_context_model_counts_follow_learns_and_restores():
     from defenses.context import DefenseContext
     from stream.classifier import SpamModel
 
@@ -199,11 +199,9 @@ def test_context_shares_model_counts_within_a_window_only():
     model.learn(model.features("win cash"), True)
     model.learn(model.features("see you"), False)
     context = DefenseContext(model, lambda ids: [], [(model.features("win see"), True)])
-    with context.window():
-        first = context.model_counts()
-        assert context.model_counts() is first
-        model.restore(model.snapshot())                 # a rollback replaces the model
-        assert context.model_counts() is not first
+    first = context.model_counts()
+    model.restore(model.snapshot())                 # a rollback replaces the model
+    assert context.model_counts() is not first
     model.learn(model.features("win"), False)
     assert context.model_counts().counts.tolist() == [[1.0, 1.0], [1.0, 0.0]]
 

@@ -42,23 +42,30 @@ def _argmax_labels(spam: np.ndarray, ham: np.ndarray, tie: int):
 
 
 @njit(**NJIT_OPTIONS)
+def _winning_labels(score: np.ndarray, tie: int):
+    """Label per row of ``score[task, (not spam, spam)]``: the larger side, ``tie`` on a
+    tie, -1 where both sides sum to nothing."""
+    out = np.empty(score.shape[0], dtype=np.int8)
+    for t in range(score.shape[0]):
+        if score[t, 0] + score[t, 1] <= 0:
+            out[t] = -1
+        elif score[t, 1] > score[t, 0]:
+            out[t] = 1
+        elif score[t, 1] < score[t, 0]:
+            out[t] = 0
+        else:
+            out[t] = tie
+    return out
+
+
+@njit(**NJIT_OPTIONS)
 def _majority_labels(task: np.ndarray, label: np.ndarray, n_tasks: int, tie: int):
     """Unweighted majority label per task (-1 without votes, ``tie`` on a tie), in one
     pass: both counters of a task sit side by side (one cache line per vote)."""
     counts = np.zeros((n_tasks, 2), dtype=np.int32)
     for i in range(task.shape[0]):
         counts[task[i], label[i]] += 1
-    out = np.empty(n_tasks, dtype=np.int8)
-    for t in range(n_tasks):
-        if counts[t, 0] + counts[t, 1] == 0:
-            out[t] = -1
-        elif counts[t, 1] > counts[t, 0]:
-            out[t] = 1
-        elif counts[t, 1] < counts[t, 0]:
-            out[t] = 0
-        else:
-            out[t] = tie
-    return out
+    return _winning_labels(counts, tie)
 
 
 @njit(**NJIT_OPTIONS)
@@ -69,17 +76,7 @@ def _skill_labels(task: np.ndarray, worker: np.ndarray, label: np.ndarray, skill
     score = np.zeros((n_tasks, 2), dtype=np.float64)
     for i in range(task.shape[0]):
         score[task[i], label[i]] += skill[worker[i]]
-    out = np.empty(n_tasks, dtype=np.int8)
-    for t in range(n_tasks):
-        if score[t, 0] + score[t, 1] <= 0.0:
-            out[t] = -1
-        elif score[t, 1] > score[t, 0]:
-            out[t] = 1
-        elif score[t, 1] < score[t, 0]:
-            out[t] = 0
-        else:
-            out[t] = tie
-    return out
+    return _winning_labels(score, tie)
 
 
 @njit(**NJIT_OPTIONS)
@@ -97,14 +94,7 @@ def _wawa_labels(task: np.ndarray, worker: np.ndarray, label: np.ndarray, n_task
     for i in range(n):
         tally[task[i], label[i]] += 1
         packed[i] = (task[i] << 32) | (worker[i] << 1) | label[i]
-    majority = np.empty(n_tasks, dtype=np.int8)
-    for t in range(n_tasks):
-        if tally[t, 1] > tally[t, 0]:
-            majority[t] = 1
-        elif tally[t, 1] < tally[t, 0]:
-            majority[t] = 0
-        else:
-            majority[t] = tie
+    majority = _winning_labels(tally, tie)                     # -1 only where no answer points
     counts = np.zeros((n_workers, 2), dtype=np.int64)          # [worker, (answers, agreeing)]
     for i in range(n):
         p = packed[i]
@@ -119,4 +109,4 @@ def _wawa_labels(task: np.ndarray, worker: np.ndarray, label: np.ndarray, n_task
     for i in range(n):
         p = packed[i]
         score[p >> 32, p & 1] += skill[(p & 0xFFFFFFFF) >> 1]
-    return _argmax_labels(score[:, 1], score[:, 0], 0)
+    return _winning_labels(score, 0)
