@@ -11,7 +11,6 @@ import numpy as np
 
 from defenses.base import Decision, VoteBatch
 from defenses.chain import Chain
-from defenses.context import DefenseContext
 from defenses.registry import build_chain
 from defenses.reputation import Reputation
 from simulator.attacks import BotView, BotVotes, TickOutcome, build_rings
@@ -23,7 +22,7 @@ from simulator.sources.base import MailSource
 from simulator.sources.registry import build_source
 from stream import topics
 from stream.classifier import FeatureCache, SpamModel
-from stream.events import feedback_columns, numbered_ids, review_event
+from stream.events import email_event, feedback_columns, numbered_ids, review_event
 from stream.memory import MemoryTransport
 from stream.stages import DefenseStage, FilterStage, LearnerStage
 from stream.transport import Transport
@@ -84,9 +83,8 @@ class Simulation:
         for name in topics.ALL:
             self.transport.create_topic(name)
         self.filter = FilterStage(self.transport, self.model, self.cache)
-        self.context = DefenseContext(self.model, self._features_of)
         self.defense = DefenseStage(self.transport, self.chain, window=float(s.defense.window_ticks),
-                                    observers=[self._observe_window], context=self.context)
+                                    observers=[self._observe_window])
         self.learner = LearnerStage(self.transport, self.model, self.cache)
         self._deliveries = self.transport.consumer([topics.DELIVERIES], "simulator")
         self.truth: dict[str, bool] = {}
@@ -127,17 +125,20 @@ class Simulation:
         emails = self.source.warmup(config.warmup_emails + config.validation_emails)
         for email in emails[:config.warmup_emails]:
             self.model.learn(self.model.features(email.text), email.is_spam)
-        self.context.validation[:] = [(self.model.features(e.text), e.is_spam)
-                                      for e in emails[config.warmup_emails:]]
-
-    def _features_of(self, email: np.ndarray) -> list[dict | None]:
-        names = self.defense.emails
-        return [self.cache.get(names.name(e)) for e in email.tolist()]
+        self.validation = [(self.model.features(e.text), e.is_spam) for e in emails[config.warmup_emails:]]
+        # The defense runtime's shadow learner starts from the warmed-up model and learns the
+        # labels the chain emits, exactly as the learner stage does (stream/runtime.py).
+        shadow = SpamModel(alpha=self.scenario.model.alpha)
+        shadow.load_state_dict(self.model.state_dict())
+        self.defense.runtime.bind_model(shadow, self.validation)
 
     # -- one tick -------------------------------------------------------------------------
-    def _filter(self, emails: list[Email]) -> np.ndarray:
+    def _filter(self, emails: list[Email], tick: int) -> np.ndarray:
         self.transport.send_many(topics.MAIL, ((e.email_id, e) for e in emails))
         self.filter.run_once()
+        cached = self.cache.get
+        self.transport.send_many(topics.EMAILS, ((e.email_id, email_event(e.email_id, float(tick), cached(e.email_id)))
+                                                 for e in emails))
         junk = {}
         while batch := self._deliveries.poll(max_records=100_000):
             for record in batch:
@@ -288,7 +289,7 @@ class Simulation:
         for e in emails:
             self.truth[e.email_id] = e.is_spam
         counts.emails = len(emails)
-        junk = self._filter(emails)
+        junk = self._filter(emails, tick)
         self._feedback(tick, emails, crafted_by, junk)
         self._reviews(tick)
         self.defense.advance(watermark=tick + 1.0)

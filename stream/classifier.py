@@ -14,6 +14,8 @@ import re
 import weakref
 from collections import Counter, OrderedDict
 
+import numpy as np
+
 from stream.river_parts import BagOfWords, MultinomialNB, Pipeline
 
 SPAM_LABEL, HAM_LABEL = True, False
@@ -189,6 +191,58 @@ class SpamModel:
     def restore(self, snapshot: bytes) -> None:
         """Load a snapshot made by :meth:`snapshot` of this same process (trusted bytes)."""
         self.nb = pickle.loads(snapshot)
+        self._changed_all()
+
+    def state_dict(self) -> dict:
+        """The learned counts as plain values and arrays (no pickle: safe to store where
+        others can write, see :mod:`stream.statecodec`). :meth:`load_state_dict` rebuilds
+        the same counts in the same insertion orders, so scores are bit-identical.
+
+        >>> m = SpamModel()
+        >>> m.learn(m.features("win cash"), True, 0.5)
+        >>> m.learn(m.features("cash lunch"), False)
+        >>> twin = SpamModel()
+        >>> twin.load_state_dict(m.state_dict())
+        >>> twin.p_spam(m.features("cash now")) == m.p_spam(m.features("cash now"))
+        True
+        """
+        nb = self.nb
+        tables = list(nb.feature_counts.values())
+        nan = float("nan")
+        return {
+            "alpha": float(nb.alpha),
+            "classes": [bool(c) for c in nb.class_counts],
+            "class_counts": np.array([nb.class_counts[c] for c in nb.class_counts], dtype=np.float64),
+            "totals_classes": [bool(c) for c in nb.class_totals],
+            "class_totals": np.array([nb.class_totals[c] for c in nb.class_totals], dtype=np.float64),
+            "words": np.array([w.encode("utf-8") for w in nb.feature_counts], dtype=np.bytes_)
+            if tables else np.zeros(0, "S1"),
+            "ham": np.array([t.get(False, nan) for t in tables], dtype=np.float64),
+            "spam": np.array([t.get(True, nan) for t in tables], dtype=np.float64),
+            "spam_first": np.array([bool(t) and next(iter(t)) is True for t in tables], dtype=bool),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        nb = WeightedMultinomialNB(alpha=float(state["alpha"]))
+        for c, v in zip(state["classes"], np.asarray(state["class_counts"]).tolist()):
+            nb.class_counts[bool(c)] = v
+        for c, v in zip(state["totals_classes"], np.asarray(state["class_totals"]).tolist()):
+            nb.class_totals[bool(c)] = v
+        counts = nb.feature_counts
+        for word, h, s, spam_first in zip(np.asarray(state["words"]).tolist(), np.asarray(state["ham"]).tolist(),
+                                          np.asarray(state["spam"]).tolist(), np.asarray(state["spam_first"]).tolist()):
+            table = counts[word.decode("utf-8")]
+            for key, value in ((True, s), (False, h)) if spam_first else ((False, h), (True, s)):
+                if not math.isnan(value):
+                    table[key] = value
+        self.nb = nb
+        self.alpha = nb.alpha
+        self._changed_all()
+
+    def _changed_all(self) -> None:
+        self._logs = {}
+        self._logs_nb = None
         for ref in self._watchers:
             changes = ref()
             if changes is not None:

@@ -86,15 +86,15 @@ from stream.codecs import (
     invalid_batch_rows,
     label_batch,
 )
-from stream.events import MAX_ID_LENGTH, VERDICT_NAMES, VERDICTS, EventError, dead_letter, validate_feedback
+from stream.events import VERDICT_NAMES, EventError, dead_letter, validate_feedback, validate_review
+from stream.runtime import VOTE_DTYPE_FIELDS, votes_array
 from stream.service_state import Batch, Claim, FencedError, ServiceStore
 from stream.transport import Record, TransportError
 
-__all__ = ["DefenseService", "ServiceConfig", "ServiceStats", "validate_review", "votes_array"]
+__all__ = ["DefenseService", "ServiceConfig", "ServiceStats", "votes_array"]
 
 log = logging.getLogger(__name__)
 
-VOTE_DTYPE_FIELDS = ("account", "email", "verdict", "ts", "created", "batched")
 LABELS_PER_BATCH = 50_000   # labels per record of the batch form (records stay a few MB)
 _NPY = NpyCodec()
 
@@ -173,63 +173,6 @@ class ServiceStats:
     commits: int = 0
     published: int = 0
     started: float = field(default_factory=time.monotonic)
-
-
-def votes_array(account, email, verdict, ts, created, batched=False) -> np.ndarray:
-    """Votes as one structured array (the pending-vote blob layout).
-
-    ``account`` and ``email`` are byte strings (lists or ``S`` arrays); ``batched``
-    says whether each vote came in a feedback batch (one flag or one per vote).
-
-    >>> v = votes_array([b"a"], [b"m"], [1], [0.5], [np.nan])
-    >>> v["email"].tolist(), v.dtype.names[-1], v["batched"].tolist()
-    ([b'm'], 'batched', [False])
-    """
-    account = np.asarray(account, dtype=np.bytes_)
-    email = np.asarray(email, dtype=np.bytes_)
-    out = np.empty(account.shape[0], dtype=[("account", account.dtype), ("email", email.dtype), ("verdict", "i1"),
-                                            ("ts", "<f8"), ("created", "<f8"), ("batched", "?")])
-    out["account"] = account
-    out["email"] = email
-    out["verdict"] = verdict
-    out["ts"] = ts
-    out["created"] = created
-    out["batched"] = batched
-    return out
-
-
-def validate_review(event: Any) -> tuple[str, int, float]:
-    """``(email_id, label, ts)`` of a review event, or :class:`EventError` with the reason.
-
-    A review is :func:`stream.events.review_event`: ``{"v": 1, "email_id": str,
-    "label": "spam"|"not_spam", "ts": float}``.
-
-    >>> validate_review({"v": 1, "email_id": "m1", "label": "spam", "ts": 7.9})
-    ('m1', 1, 7.9)
-    >>> validate_review({"v": 1, "email_id": "m1", "label": "ham", "ts": 7.9})
-    Traceback (most recent call last):
-    ...
-    stream.events.EventError: unknown label 'ham' (expected 'spam' or 'not_spam')
-    """
-    if not isinstance(event, dict):
-        raise EventError(f"a review must be a JSON object, got {type(event).__name__}")
-    if event.get("v") != 1:
-        raise EventError(f"unsupported schema version {event.get('v')!r}")
-    for name in ("email_id", "label", "ts"):
-        if name not in event:
-            raise EventError(f"missing field {name!r}")
-    email, label, ts = event["email_id"], event["label"], event["ts"]
-    if not isinstance(email, str):
-        raise EventError(f"field 'email_id' must be a string, got {type(email).__name__}")
-    if not email or len(email) > MAX_ID_LENGTH:
-        raise EventError(f"field 'email_id' must have 1 to {MAX_ID_LENGTH} characters")
-    if not isinstance(label, str) or label not in VERDICTS:
-        raise EventError(f"unknown label {label!r} (expected 'spam' or 'not_spam')")
-    if isinstance(ts, bool) or not isinstance(ts, (int, float)):
-        raise EventError(f"field 'ts' must be a number, got {type(ts).__name__}")
-    if not math.isfinite(ts):
-        raise EventError("field 'ts' must be finite")
-    return email, VERDICTS[label], float(ts)
 
 
 _HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)   # odd: a bijection of each word

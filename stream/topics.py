@@ -6,6 +6,7 @@ FEEDBACK = "feedback"
 LABELS = "labels"
 REVIEWS = "reviews"
 GOLD = "gold"
+EMAILS = "emails"          # email id + the features the learner uses (never the truth)
 DEADLETTER = "deadletter"
 
-ALL = (MAIL, DELIVERIES, FEEDBACK, LABELS, REVIEWS, GOLD, DEADLETTER)
+ALL = (MAIL, DELIVERIES, FEEDBACK, EMAILS, LABELS, REVIEWS, GOLD, DEADLETTER)

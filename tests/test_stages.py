@@ -99,11 +99,12 @@ def test_gold_labels_reach_the_chain_before_the_votes_and_context_is_bound():
         def bind(self, context):
             bound.append(context)
 
-    stage = DefenseStage(t, Chain([Recorder()]), context="ctx")
+    stage = DefenseStage(t, Chain([Recorder()]))
+    stage.runtime.bind_model(SpamModel())
     t.send(topics.GOLD, review_event("honeypot-1", 1, 0.1))
     t.send(topics.FEEDBACK, feedback_event("e", 0.5, "a", "honeypot-1", "not_spam"))
     stage.advance(1.0)
-    assert gold == [([0], [1])] and bound == ["ctx"]
+    assert gold == [([0], [1])] and bound == [stage.runtime.context]
     assert stage.emails.name(0) == "honeypot-1"
 
 
