@@ -191,6 +191,9 @@ class DefenseRuntime:
 
     # -- deciding -----------------------------------------------------------------------------
 
+    def has_pending_truth(self) -> bool:
+        return bool(self._truths)
+
     def apply_truths(self, before: float, now: float) -> int:
         """Apply the gold and reviews with ``ts < before`` in event-time order; returns how many."""
         due = sorted(t for t in self._truths if t[0] < before)
@@ -261,6 +264,10 @@ class DefenseRuntime:
             "unknown_features": self.unknown_features,
             "chain": self.chain.state_dict(),
         }
+        # per-account columns under readable names, for people and dashboards (not loaded back)
+        state["account_columns"] = {f"{i}.{m.name}.{key}": np.asarray(state["chain"]["members"][i][key])
+                                    for i, m in enumerate(self.chain.members) for key in m.account_state
+                                    if key in state["chain"]["members"][i]}
         if self.context is not None:
             state["model"] = self.context.model.state_dict()
             context_state = getattr(self.context, "state_dict", None)

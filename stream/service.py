@@ -86,9 +86,10 @@ from stream.codecs import (
     invalid_batch_rows,
     label_batch,
 )
-from stream.events import VERDICT_NAMES, EventError, dead_letter, validate_feedback, validate_review
-from stream.runtime import VOTE_DTYPE_FIELDS, votes_array
-from stream.service_state import Batch, Claim, FencedError, ServiceStore
+from stream.events import VERDICT_NAMES, VERDICTS, EventError, dead_letter, validate_feedback, validate_review
+from stream.runtime import VOTE_DTYPE_FIELDS, DefenseRuntime, votes_array
+from stream.statecodec import decode_state, encode_state
+from stream.service_state import Batch, Claim, FencedError, ServiceStore, StateConflict
 from stream.transport import Record, TransportError
 
 __all__ = ["DefenseService", "ServiceConfig", "ServiceStats", "votes_array"]
@@ -248,59 +249,6 @@ class _Columns:
         return votes_array(*(np.concatenate([p[f] for p in self.pieces]) for f in VOTE_DTYPE_FIELDS))
 
 
-class _AccountTable:
-    """Per-account defense state of every account voting in the windows one poll decides.
-
-    The accounts are factorized once for the whole poll (one row each) and
-    their state is loaded from the store with one query; the windows then read
-    and update these columns in place, and the poll's deltas are the difference
-    between the final and the loaded values.
-    """
-
-    def __init__(self, store: ServiceStore, names: list[str], accounts: np.ndarray):
-        self.names = names
-        self.keys = accounts
-        if names and accounts.shape[0]:
-            loaded = store.account_state([a.decode("utf-8") for a in accounts.tolist()], names)
-        else:
-            loaded = {f: np.zeros(accounts.shape[0]) for f in names}
-        self.loaded = {f: np.asarray(loaded[f], dtype=np.float64) for f in names}
-        self.value = {f: self.loaded[f].copy() for f in names}
-
-    def __len__(self) -> int:
-        return int(self.keys.shape[0])
-
-    def update(self, voted: np.ndarray, after: dict[str, np.ndarray]) -> None:
-        """Take the chain's state after a window, for the accounts that voted in it only."""
-        for f in self.names:
-            self.value[f][voted] = after[f][voted]
-
-    def delta_rows(self) -> list[tuple[str, str, float]]:
-        """``(account, field, delta)`` of every non-zero delta of the poll, sorted (the order
-        :meth:`ServiceStore.commit` writes them in), built by whole columns.
-
-        >>> t = _AccountTable.__new__(_AccountTable)
-        >>> t.names, t.keys = ["f", "e"], np.array([b"b", b"a", b"c"])
-        >>> t.loaded = {"f": np.zeros(3), "e": np.zeros(3)}
-        >>> t.value = {"f": np.array([1.0, 0.0, 2.0]), "e": np.array([0.0, 0.0, 3.0])}
-        >>> t.delta_rows()
-        [('b', 'f', 1.0), ('c', 'e', 3.0), ('c', 'f', 2.0)]
-        """
-        if not self.names or not len(self):
-            return []
-        delta = {f: self.value[f] - self.loaded[f] for f in sorted(self.names)}
-        changed = np.flatnonzero(np.any(np.stack([d != 0 for d in delta.values()]), axis=0))
-        # UTF-8 byte order is code point order: the same order as the decoded strings
-        changed = changed[np.argsort(self.keys[changed], kind="stable")]
-        names = [k.decode("utf-8") for k in self.keys[changed].tolist()]
-        fields = list(delta)
-        columns = [d[changed].tolist() for d in delta.values()]
-        out: list[tuple[str, str, float]] = []
-        for name, values in zip(names, zip(*columns)):
-            out.extend((name, f, v) for f, v in zip(fields, values) if v != 0)
-        return out
-
-
 class _Partition:
     """What the service knows of one assigned partition."""
 
@@ -348,19 +296,15 @@ class DefenseService:
         self.chain = chain
         self.config = config
         self.stats = ServiceStats()
-        self._fields = [(i, key, f"{i}.{m.name}.{key}") for i, m in enumerate(chain.members)
-                        for key in m.account_state]
+        self.runtime = DefenseRuntime(chain, config.window)
+        self._checkpoint_version = 0
+        self._state_changed = False
         self._parts: dict[int, _Partition] = {}
         self._review_parts: dict[int, _Input] = {}
-        # members that remember votes for late reviews (their state_dict has a "memory")
-        self._memory_members = [i for i, m in enumerate(chain.members) if "memory" in m.state_dict()]
-        self._memory_ticks = max((float(getattr(chain.members[i], "memory_ticks", 0.0))
-                                  for i in self._memory_members), default=0.0)
-        self._remember = config.reviews_topic is not None and bool(self._memory_members)
-        self._memory_cache: dict[int, tuple[float, np.ndarray]] = {}   # svc_memory rows, decoded
-        if config.reviews_topic is not None and not self._memory_members:
-            log.warning("reviews are read from %r, but no member of the chain %r remembers votes: "
-                        "they change nothing", config.reviews_topic, chain.name)
+        needs_model = [m.name for m in chain.members if getattr(m, "needs_model", m.name in ("roni", "rollback"))]
+        if needs_model and self.runtime.context is None:
+            raise ValueError(f"{', '.join(needs_model)} in the chain {chain.name!r} needs the model: the service "
+                             "must be given a warm-up model and a validation set")
         self._consumer = None
         self._caught_up_cache: tuple[tuple, float] | None = None   # (positions, when) of the last "caught up"
         self._last_record = time.monotonic()
@@ -449,8 +393,18 @@ class DefenseService:
         for p, claim in claims.items():
             self._parts[p] = _Partition(claim)
             consumer.seek(self.config.feedback_topic, p, claim.offset)
+        self._load_checkpoint()
         self._rebalances += 1
         log.info("assigned partitions %s", parts)
+
+    def _load_checkpoint(self) -> None:
+        """Start the runtime from the state committed with the offsets just claimed."""
+        version, data = self.store.checkpoint()
+        self.chain.reset()
+        self.runtime = DefenseRuntime(self.chain, self.config.window)
+        if data is not None:
+            self.runtime.load_state_dict(decode_state(data))
+        self._checkpoint_version = version
 
     def _on_revoke(self, consumer, revoked: set[tuple[str, int]]) -> None:
         for t, p in revoked:
@@ -506,7 +460,7 @@ class DefenseService:
         return records
 
     def _has_pending(self) -> bool:
-        return any(part.pending for part in self._parts.values())
+        return any(part.pending for part in self._parts.values()) or self.runtime.has_pending_truth()
 
     def _caught_up(self) -> bool:
         """True when every assigned partition was read to its end.  A positive answer is
@@ -571,13 +525,12 @@ class DefenseService:
         self._added = []
         reviews_topic = self.config.reviews_topic
         try:
+            self._state_changed = False
             if reviews_topic is not None and any(r.topic == reviews_topic for r in records):
-                reviews = self._ingest_reviews([r for r in records if r.topic == reviews_topic], batch)
+                self._ingest_reviews([r for r in records if r.topic == reviews_topic], batch)
                 records = [r for r in records if r.topic != reviews_topic]
-            else:
-                reviews = None
             self._ingest(records, batch)
-            self._close_windows(batch, close_all, reviews)
+            self._close_windows(batch, close_all)
             # votes decided in this very poll never need to be stored as pending
             batch.pending_add = [(p, w, _NPY.encode(piece)) for p, w, piece in self._added
                                  if w > self._parts[p].closed]
@@ -588,11 +541,21 @@ class DefenseService:
                 if inp.dirty:
                     batch.other_offsets[(reviews_topic, p)] = (inp.offset, inp.epoch)
             self.store.commit(batch)
+            self._checkpoint_version = batch.checkpoint_version if batch.checkpoint is not None \
+                else self._checkpoint_version
             self._outbox_dirty = self._outbox_dirty or bool(batch.outbox or batch.outbox_batches)
         except FencedError as exc:
             log.warning("%s; rejoining the group", exc)
             self.close()
             self._open_consumer()
+            return
+        except StateConflict as exc:
+            # Another instance of the group decided windows first: start again from the state
+            # and offsets now stored (optimistic concurrency; nothing of this poll was written).
+            log.info("%s; reloading it", exc)
+            held = [(self.config.feedback_topic, p) for p in self._parts] + \
+                   [(self.config.reviews_topic, p) for p in self._review_parts]
+            self._on_assign(self._consumer, set(held))
             return
         finally:
             self._added = []
@@ -674,8 +637,9 @@ class DefenseService:
                               "partition": r.partition, "offset": r.offset}))
         self.stats.deadletters += 1
 
-    def _ingest_reviews(self, records: list[Record], batch: Batch) -> tuple[np.ndarray, np.ndarray] | None:
-        """Validate and dedupe review records: ``(email ids as bytes, labels)`` of the new ones."""
+    def _ingest_reviews(self, records: list[Record], batch: Batch) -> None:
+        """Validate and dedupe review records; the new ones go to the runtime, which applies
+        them when the closed windows pass their ``ts``."""
         valid = []
         for r in records:
             inp = self._review_parts[r.partition]
@@ -693,20 +657,18 @@ class DefenseService:
             rid = "r:" + hashlib.sha1(f"{email}\x00{label}\x00{ts!r}".encode()).hexdigest()
             valid.append((rid, email, label, ts))
         seen = self.store.seen([v[0] for v in valid]) if valid else set()
-        emails, labels = [], []
+        emails = []
         for rid, email, label, ts in valid:
             if rid in seen:
                 self.stats.duplicates += 1
                 continue
             seen.add(rid)
             batch.seen.append((rid, ts))
-            emails.append(email.encode("utf-8"))
-            labels.append(label)
+            self.runtime.add_reviews([email], [label], ts / self.config.tick_seconds)
+            self._state_changed = True
+            emails.append(email)
         self.stats.records += len(records)
         self.stats.reviews += len(emails)
-        if not emails:
-            return None
-        return np.array(emails, dtype=np.bytes_), np.array(labels, dtype=np.int8)
 
     def _ingest_batch(self, r: Record, v: np.ndarray, rid: str | None, cols: _Columns, seen: set[str],
                       batch: Batch) -> None:
@@ -759,164 +721,76 @@ class DefenseService:
         limit = math.floor(min(marks) / self.config.window) - 1   # windows ending at or before the watermark
         return [win for win in pending if win <= limit]
 
-    def _close_windows(self, batch: Batch, close_all: bool,
-                       reviews: tuple[np.ndarray, np.ndarray] | None = None) -> None:
-        """Apply the poll's reviews, then decide the windows that may close.
-
-        The accounts of both are factorized once for the poll and their state is
-        loaded with one query (:class:`_AccountTable`); the chain's state is loaded
-        and read back around each window.
-        """
+    def _close_windows(self, batch: Batch, close_all: bool) -> None:
+        """Decide the windows that may close, in order, through the runtime; then apply the
+        truth (reviews, gold) that the closed windows' end has passed."""
         parts = self._parts
         closing = self._closing(close_all)
-        remembered = self._remembered(reviews[0]) if reviews is not None else []
-        if not closing and not remembered:
-            return
-        windows = [(win, [(p, v) for p in sorted(parts) for pw, v in parts[p].pending if pw == win])
-                   for win in closing]
-        windows = [(win, pieces) for win, pieces in windows if pieces]
-        columns = [v["account"] for _, pieces in windows for _, v in pieces] + [v["account"] for _, v in remembered]
-        accounts, _, account_ids = factorize(np.concatenate(columns) if columns else np.zeros(0, "S1"))
-        table = _AccountTable(self.store, [f for _, _, f in self._fields], accounts)
-        start = sum(len(v) for _, pieces in windows for _, v in pieces)
-        if remembered:
-            self._apply_reviews(reviews, remembered, account_ids[start:], table)
-        start = 0
-        for win, pieces in windows:
-            n = sum(len(v) for _, v in pieces)
-            self._decide(win, pieces, account_ids[start:start + n], table, batch)
-            start += n
-        batch.deltas = table.delta_rows()
-        if not closing:
-            return
-        last = closing[-1]
-        for p, part in parts.items():
-            part.pending = [(win, v) for win, v in part.pending if win > last]
-            part.closed = max(part.closed, last)
-            batch.pending_closed[p] = last
-            part.dirty = True
-        if self._remember:
-            batch.memory_before = (last + 1) * self.config.window - self._memory_ticks
+        for win in closing:
+            pieces = [(p, v) for p in sorted(parts) for pw, v in parts[p].pending if pw == win]
+            if pieces:
+                self._decide(win, pieces, batch)
+        if closing:
+            last = closing[-1]
+            for p, part in parts.items():
+                part.pending = [(win, v) for win, v in part.pending if win > last]
+                part.closed = max(part.closed, last)
+                batch.pending_closed[p] = last
+                part.dirty = True
+        closed = [part.closed for part in parts.values() if part.closed > -(2**61)]
+        if closed:
+            # idle (everything read): truth later than the last window is due too, as of its end
+            end = (min(closed) + 1) * self.config.window
+            if self.runtime.apply_truths(math.inf if close_all else end, end):
+                self._state_changed = True
+        if self._state_changed:
+            batch.checkpoint = encode_state(self.runtime.state_dict())
+            batch.checkpoint_version = self._checkpoint_version
 
-    # -- reviews ------------------------------------------------------------------------
-
-    def _remembered(self, reviewed: np.ndarray) -> list[tuple[float, np.ndarray]]:
-        """The remembered votes (``svc_memory``) on the reviewed emails: ``[(now, votes)]`` in
-        the order their windows were decided."""
-        if not self._remember:
-            return []
-        index, blobs = self.store.memory(self._memory_cache)
-        cache = self._memory_cache
-        when = dict(index)
-        for i, data in blobs.items():
-            cache[i] = (when[i], _NPY.decode(data))
-        alive = {i for i, _ in index}
-        for i in [i for i in cache if i not in alive]:
-            del cache[i]
-        out = []
-        for i, _ in index:
-            now, votes = cache[i]
-            hit = votes[np.isin(votes["email"], reviewed)]
-            if hit.shape[0]:
-                out.append((now, hit))
-        return out
-
-    def _apply_reviews(self, reviews: tuple[np.ndarray, np.ndarray], remembered: list[tuple[float, np.ndarray]],
-                       account: np.ndarray, table: _AccountTable) -> None:
-        """Feed the reviews to the chain's ``observe_reviews``, its members' memory rebuilt from
-        ``remembered`` (``account``: their votes' rows in ``table``)."""
-        reviewed, label = reviews
-        n = len(reviewed)
-        _, _, email_ids = factorize(np.concatenate([reviewed] + [v["email"] for _, v in remembered]))
-        memory, start = [], 0
-        for now, v in remembered:
-            k = len(v)
-            memory.append({"now": now, "account": account[start:start + k], "email": email_ids[n + start:n + start + k],
-                           "verdict": v["verdict"], "ts": v["ts"], "created": v["created"]})
-            start += k
-        self._set_chain_state(table.value, memory)
-        now = max((part.closed + 1) * self.config.window for part in self._parts.values()) if self._parts else 0.0
-        self.chain.observe_reviews(email_ids[:n], label, now)
-        if self._fields:
-            voted = np.zeros(len(table), dtype=bool)
-            voted[account] = True
-            table.update(voted, self._get_chain_state(len(table)))
-
-    def _decide(self, win: int, pieces: list[tuple[int, np.ndarray]], account: np.ndarray,
-                table: _AccountTable, batch: Batch) -> None:
-        """Run the chain on one window: ``pieces`` are its votes ``(partition, votes)`` in
-        partition order, ``account`` their rows in ``table``."""
+    def _decide(self, win: int, pieces: list[tuple[int, np.ndarray]], batch: Batch) -> None:
+        """Run the runtime on one window: ``pieces`` are its votes ``(partition, votes)`` in
+        partition order."""
         email = np.concatenate([v["email"] for _, v in pieces])
         part_of = np.concatenate([np.full(len(v), p, dtype=np.int64) for p, v in pieces])
         batched = all("batched" in v.dtype.names and bool(v["batched"].all()) for _, v in pieces)
-        # pieces are in partition order: an email's first vote is in its lowest partition
-        emails, first, email_local = factorize(email)
-        verdict = np.concatenate([v["verdict"] for _, v in pieces])
-        ts = np.concatenate([v["ts"] for _, v in pieces])
-        created = np.concatenate([v["created"] for _, v in pieces])
-        votes = VoteBatch.of(account, email_local, verdict, ts, created)
-        self._set_chain_state(table.value)
-        now = (win + 1) * self.config.window
-        decision = self.chain.process(votes, now=now)
-        if self._fields:
-            voted = np.zeros(len(table), dtype=bool)
-            voted[account] = True
-            table.update(voted, self._get_chain_state(len(table)))
-        self._emit_labels(win, now, decision.labels, emails, part_of[first], batched, batch)
-        if self._remember:
-            accounts = np.concatenate([v["account"] for _, v in pieces])
-            batch.memory_add.append((now, _NPY.encode(votes_array(accounts, email, verdict, ts, created))))
+        result = self.runtime.decide(win, np.concatenate([v["account"] for _, v in pieces]), email,
+                                     np.concatenate([v["verdict"] for _, v in pieces]),
+                                     np.concatenate([v["ts"] for _, v in pieces]),
+                                     np.concatenate([v["created"] for _, v in pieces]))
+        self._state_changed = True
+        # an email's partition: that of its first vote (pieces are in partition order)
+        first_part = {}
+        for m, p in zip(email.tolist(), part_of.tolist()):
+            first_part.setdefault(m, p)
+        self._emit(win, result, first_part, batched, batch)
         self.stats.windows += 1
 
-    def _set_chain_state(self, state: dict[str, np.ndarray], memory: list[dict] | None = None) -> None:
-        members: list[dict] = [{} for _ in self.chain.members]
-        for i, key, name in self._fields:
-            members[i][key] = state[name]
-        if memory:
-            for i in self._memory_members:
-                members[i]["memory"] = memory
-        self.chain.load_state_dict({"members": members})
-
-    def _get_chain_state(self, n: int) -> dict[str, np.ndarray]:
-        members = [m.state_dict() if m.account_state else {} for m in self.chain.members]
-        out = {}
-        for i, key, name in self._fields:
-            arr = np.asarray(members[i][key], dtype=np.float64)[:n]
-            out[name] = np.pad(arr, (0, n - arr.shape[0])) if arr.shape[0] < n else arr
-        return out
-
-    def _emit_labels(self, win: int, now: float, labels, emails: np.ndarray, email_part: np.ndarray,
-                     batched: bool, batch: Batch) -> None:
-        n = len(labels)
-        if not n:
+    def _emit(self, win: int, result, first_part: dict[bytes, int], batched: bool, batch: Batch) -> None:
+        topic, defense = self.config.labels_topic, self.chain.name
+        ts = result.now * self.config.tick_seconds
+        for control in result.controls:
+            batch.outbox.append((topic, None, {**control, "ts": ts, "defense": defense, "window": win}))
+        labels = result.labels
+        if not labels:
             return
-        e = labels.email
-        email_ids = [m.decode("utf-8") for m in emails[e].tolist()]
-        label_ids = [f"{m}@w{win}:p{p}" for m, p in zip(email_ids, email_part[e].tolist())]
-        label, weight = labels.label.tolist(), labels.weight.astype(np.float64).tolist()
-        confidence, votes = labels.confidence.astype(np.float64).tolist(), labels.votes.astype(np.int64).tolist()
-        defense = self.chain.name
-        ts = now * self.config.tick_seconds
-        rows = [(lid, m, win, VERDICT_NAMES[lab], w, c, k, defense, ts)   # LABEL_COLUMNS
-                for lid, m, lab, w, c, k in zip(label_ids, email_ids, label, weight, confidence, votes)]
+        base = [f"@w{win}:p{first_part[e.email_id.encode('utf-8')]}" for e in labels]
+        label_ids = [e.email_id + b + e.label_id[len(e.email_id) + len(f"@w{win}"):] for e, b in zip(labels, base)]
+        rows = [(lid, e.email_id, win, VERDICT_NAMES[e.label], e.weight, e.confidence, e.votes, defense, ts)
+                for lid, e in zip(label_ids, labels)]   # LABEL_COLUMNS
         batch.labels.extend(rows)
-        topic = self.config.labels_topic
         if batched and self.config.batch_labels:
-            # the batch takes the ids as UTF-8 bytes: the emails' own, and "@wWINDOW:pPARTITION" added in C
-            email_bytes = emails[e]
-            suffix = np.array([f"@w{win}:p{p}".encode() for p in range(int(email_part.max()) + 1)])
-            label_bytes = np.strings.add(email_bytes, suffix[email_part[e]])
-            for lo in range(0, n, LABELS_PER_BATCH):
-                hi = lo + LABELS_PER_BATCH
-                arr = label_batch(label_bytes[lo:hi], email_bytes[lo:hi], win, labels.label[lo:hi],
-                                  labels.weight[lo:hi], labels.confidence[lo:hi], labels.votes[lo:hi], defense, ts)
+            for lo in range(0, len(rows), LABELS_PER_BATCH):
+                part = rows[lo:lo + LABELS_PER_BATCH]
+                arr = label_batch([r[0] for r in part], [r[1] for r in part], win,
+                                  [VERDICTS[r[3]] for r in part], [r[4] for r in part], [r[5] for r in part],
+                                  [r[6] for r in part], defense, ts)
                 batch.outbox_batches.append((topic, f"w{win}", _NPY.encode(arr)))
         else:
             batch.outbox.extend(
                 (topic, m, {"v": 1, "label_id": lid, "email_id": m, "label": lab, "weight": w, "confidence": c,
                             "votes": k, "defense": d, "ts": t, "window": win})
                 for lid, m, _, lab, w, c, k, d, t in rows)
-        self.stats.labels += n
+        self.stats.labels += len(rows)
 
     # -- outbox -----------------------------------------------------------------------
 

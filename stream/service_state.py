@@ -22,6 +22,10 @@ one database.
     Only with a reviews input: the votes of each window decided in the last
     ``memory`` ticks (one NumPy blob per window), so that a provider review
     arriving later can still score the accounts that voted on its email.
+``svc_checkpoint``
+    The defense runtime's whole state (:class:`stream.runtime.DefenseRuntime`: names,
+    the chain's learned state, the shadow learner), written in the transaction of every
+    poll that changed it, with a version that fences an instance that was overtaken.
 ``svc_labels``
     Every label decided (the source of truth), with its deterministic id.
 ``svc_outbox``
@@ -89,6 +93,10 @@ class StateError(RuntimeError):
     """The service database cannot be used (bad URL, unreachable server...)."""
 
 
+class StateConflict(RuntimeError):
+    """Another instance of the group committed the defense state since this one read it."""
+
+
 class FencedError(RuntimeError):
     """Another instance took over a partition: this instance's work was not committed."""
 
@@ -141,6 +149,13 @@ class Memory(_Base):
     now: Mapped[float] = mapped_column(Double)
     data: Mapped[bytes] = mapped_column(LargeBinary)
     __table_args__ = (Index("ix_svc_memory_now", "namespace", "now"),)
+
+
+class Checkpoint(_Base):
+    __tablename__ = "svc_checkpoint"
+    namespace: Mapped[str] = mapped_column(String(255), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Label(_Base):
@@ -217,6 +232,8 @@ class Batch:
     other_offsets: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)  # (topic, p) -> (offset, epoch)
     memory_add: list[tuple[float, bytes]] = field(default_factory=list)       # (now, votes blob)
     memory_before: float | None = None                                        # forget memory older than this
+    checkpoint: bytes | None = None        # the defense runtime's whole state (stream.statecodec)
+    checkpoint_version: int = 0            # the version it was built on; the new one after commit
 
 
 def encode_json(value: Any) -> str:
@@ -384,6 +401,8 @@ class ServiceStore:
                         index_elements=["namespace", "account_id", "field"],
                         set_={"value": AccountState.value + ins.excluded.value})
                     _bulk(conn, ins, ("namespace", "account_id", "field", "value"), rows)
+                if batch.checkpoint is not None:
+                    self._write_checkpoint(conn, batch)
                 if batch.labels:
                     _bulk(conn, self._insert(Label), ("namespace", *LABEL_COLUMNS),
                           [(ns, *label) for label in batch.labels])
@@ -393,10 +412,33 @@ class ServiceStore:
                 if batch.outbox_batches:
                     _bulk(conn, self._insert(OutboxBatch), ("namespace", "topic", "key", "data", "published"),
                           [(ns, t, k, d, False) for t, k, d in batch.outbox_batches])
-        except FencedError:
+        except (FencedError, StateConflict):
             raise
         except SQLAlchemyError as exc:
             raise StateError(f"commit failed: {' '.join(str(getattr(exc, 'orig', exc)).split())}") from exc
+
+    def _write_checkpoint(self, conn: Connection, batch: Batch) -> None:
+        """Replace the checkpoint if it is still the version the batch was built on (an
+        instance that read an older one was overtaken: :class:`FencedError`)."""
+        ns, base = self.namespace, batch.checkpoint_version
+        if base == 0:
+            res = conn.execute(self._insert(Checkpoint).values(namespace=ns, version=1, data=batch.checkpoint)
+                               .on_conflict_do_nothing(index_elements=["namespace"]).returning(Checkpoint.version))
+            if res.first() is None:
+                raise StateConflict("the defense state was written by another instance")
+        else:
+            res = conn.execute(update(Checkpoint).where(Checkpoint.namespace == ns, Checkpoint.version == base)
+                               .values(version=base + 1, data=batch.checkpoint))
+            if res.rowcount != 1:
+                raise StateConflict("the defense state was written by another instance")
+        batch.checkpoint_version = base + 1
+
+    def checkpoint(self) -> tuple[int, bytes | None]:
+        """``(version, data)`` of the defense runtime's state; ``(0, None)`` before the first."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(Checkpoint.version, Checkpoint.data)
+                               .where(Checkpoint.namespace == self.namespace)).first()
+        return (0, None) if row is None else (int(row[0]), bytes(row[1]))
 
     # -- reads ------------------------------------------------------------------
 
@@ -463,12 +505,19 @@ class ServiceStore:
         return index, blobs
 
     def reputations(self) -> dict[str, dict[str, float]]:
-        """Every account's stored state: ``{account: {field: value}}``."""
+        """Every account's per-account defense state in the checkpoint: ``{account: {field:
+        value}}`` with fields named ``INDEX.MEMBER.KEY`` (e.g. ``0.reputation.alpha``), zeros left out."""
+        from stream.statecodec import decode_state
+
+        _, data = self.checkpoint()
+        if data is None:
+            return {}
+        state = decode_state(data)
+        names = state["accounts"]
         out: dict[str, dict[str, float]] = {}
-        with Session(self.engine) as s:
-            for a, f, v in s.execute(select(AccountState.account_id, AccountState.field, AccountState.value)
-                                     .where(AccountState.namespace == self.namespace)):
-                out.setdefault(a, {})[f] = v
+        for field_name, column in state.get("account_columns", {}).items():
+            for i in np.flatnonzero(np.asarray(column)[:len(names)]).tolist():
+                out.setdefault(names[i], {})[field_name] = float(column[i])
         return out
 
     def labels(self) -> dict[str, dict[str, Any]]:
