@@ -44,6 +44,7 @@ class InfluenceCap(Defense):
     """
 
     name = "influence_cap"
+    state_attributes = ("_own",)     # its own ring detector's state (None with a Coordination peer)
 
     def __init__(self, share: float = 0.05, floor: float = 1.0, min_label_weight: float = 0.01,
                  detect: bool = True):
