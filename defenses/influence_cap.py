@@ -66,6 +66,11 @@ class InfluenceCap(Defense):
         # Coordination member to share clusters with.
         self._own = Coordination(cluster_cap=1e9) if self.detect and self._peer is None else None
 
+    def load_state_dict(self, state: dict) -> None:
+        if self._own is None:                    # rings come from a Coordination peer (or none):
+            state = {k: v for k, v in state.items() if k != "own"}   # an own detector's state is moot
+        super().load_state_dict(state)
+
     @property
     def _rings(self):
         return self._peer if self._peer is not None else self._own

@@ -157,3 +157,34 @@ def test_a_defense_that_keeps_undeclared_state_is_refused():
         class Forgetful(Defense):
             def reset(self):
                 self.seen_ = 0
+
+
+def test_influence_cap_state_into_a_chain_with_coordination():
+    """An own ring detector's state is ignored by a cap that uses a Coordination peer."""
+    from defenses.coordination import Coordination
+    from defenses.influence_cap import InfluenceCap
+
+    alone = InfluenceCap()
+    checks.run(alone, None, checks.vote_stream(windows=6))
+    assert alone.state_dict()["own"]["recent"]
+    cap = InfluenceCap()
+    Chain([Coordination(), cap])
+    cap.load_state_dict(alone.state_dict())
+    assert cap._own is None and cap.state_dict() == {"own": None}
+
+
+def test_state_codec_rejects_what_a_database_cannot_hold():
+    from defenses.base import Defense
+
+    class Bad(Defense):
+        state_attributes = ("seen_",)
+
+        def reset(self):
+            self.seen_ = object()
+
+    bad = Bad()
+    bad.reset()
+    with pytest.raises(TypeError, match="cannot be part of a defense's state"):
+        bad.state_dict()
+    with pytest.raises(ValueError, match="has no state 'nope'"):
+        bad.load_state_dict({"nope": 1})
