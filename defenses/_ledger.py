@@ -36,7 +36,7 @@ class SkillLedger:
     def reset(self) -> None:
         self.correct = np.zeros(0)
         self.wrong = np.zeros(0)
-        self._recent: deque[tuple[float, VoteBatch]] = deque()
+        self._memory: deque[tuple[float, VoteBatch]] = deque()
 
     def grow(self, account: np.ndarray) -> None:
         needed = int(account.max()) + 1 if account.shape[0] else 0
@@ -61,17 +61,17 @@ class SkillLedger:
 
     def remember(self, votes: VoteBatch, now: float) -> None:
         if len(votes):
-            self._recent.append((now, votes))
-        while self._recent and self._recent[0][0] < now - self.memory:
-            self._recent.popleft()
+            self._memory.append((now, votes))
+        while self._memory and self._memory[0][0] < now - self.memory:
+            self._memory.popleft()
 
     def truths(self, email: np.ndarray, label: np.ndarray, amount: float) -> None:
         """Score every remembered vote on an email whose true label became known."""
-        if email.shape[0] == 0 or not self._recent:
+        if email.shape[0] == 0 or not self._memory:
             return
         order = np.argsort(email)
         email, label = email[order], label[order]
-        windows = [votes for _, votes in self._recent]
+        windows = [votes for _, votes in self._memory]
         if max(int(v.account.max()) for v in windows) >= self.correct.shape[0]:
             for votes in windows:            # grow as window-by-window scoring would have
                 self.grow(votes.account)

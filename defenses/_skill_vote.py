@@ -15,6 +15,8 @@ class SkillWeightedVote(Defense):
     remembered for :meth:`_score_gold`. Subclasses set ``name`` and :meth:`observe`."""
 
     aggregates = True
+    keeps_memory = True
+    state_attributes = ("ledger_.correct", "ledger_.wrong", "ledger_._memory", "gold_email_", "gold_label_")
 
     def __init__(self, prior: tuple[float, float], quorum: float, margin: float, memory_ticks: float,
                  flag_below: float, flag_min_evidence: float):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from defenses._state import decode, encode, get_path, set_path, state_key
 from defenses.kernels.groups import _dense_unique
 from defenses.kernels.tally import _agreement, _decide, _tally
 
@@ -154,10 +155,65 @@ class Defense(ABC):
     set ``aggregates = True`` and override :meth:`decide`. State lives in trailing
     underscore attributes; :meth:`reset` clears it and :meth:`clone` copies the
     unfitted defense with the same parameters.
+
+    **State.** A defense that learns anything declares the attributes it learns, once,
+    in ``state_attributes`` (dotted paths reach into a helper object, e.g.
+    ``"ledger_.correct"``). :meth:`state_dict` gives them as plain data, each under its
+    name without leading or trailing underscores, and :meth:`load_state_dict` puts them
+    back (see :mod:`defenses._state` for the encodings): a fresh instance loaded with
+    the state of another decides the rest of a stream exactly as the other would.
+    Plain data is ``dict`` (str keys), ``list``, ``tuple``, ``str``, ``int``,
+    ``float``, ``bool``, ``None`` and NumPy arrays (numbers or fixed-width bytes):
+    never sets, deques, custom objects or pickles, so that a service can keep it in a
+    database. A subclass that overrides :meth:`reset` (so keeps state) without declaring
+    its state is refused when the class is created.
+
+    **Capabilities**, declared as class attributes, say what a defense needs beyond
+    the votes (:meth:`Chain.needs <defenses.chain.Chain.needs>` gathers them):
+
+    ``needs_model``
+        It needs a bound :class:`~defenses.context.DefenseContext` with the model and a
+        trusted validation set (RONI, rollback); without one it does nothing.
+    ``needs_reviews``
+        It is useless without provider reviews (:meth:`observe_reviews`).
+    ``needs_gold``
+        It is useless without gold (honeypot) labels (:meth:`observe_gold`), e.g. gold.
+    ``keeps_memory``
+        It remembers recent votes so that late reviews still score their voters; its
+        state then has a ``"memory"`` key: a list of ``{"now", "account", "email",
+        "verdict", "ts", "created"}`` windows, oldest first.
+
+    >>> class Counter(Defense):
+    ...     state_attributes = ("seen_",)
+    ...     def reset(self):
+    ...         self.seen_ = 0
+    ...     def observe(self, votes, decision, now):
+    ...         self.seen_ += len(votes)
+    >>> counter = Counter(); counter.reset()
+    >>> counter.observe(VoteBatch.of([0, 1], [2, 2], [1, 1]), None, now=1.0)
+    >>> counter.state_dict()
+    {'seen': 2}
+    >>> twin = Counter(); twin.load_state_dict({"seen": 2}); twin.seen_
+    2
     """
 
     name: str = "base"
     aggregates: bool = False
+    needs_model: bool = False
+    needs_reviews: bool = False
+    needs_gold: bool = False
+    keeps_memory: bool = False
+    #: The attributes this defense learns (see the class docstring); empty when stateless.
+    state_attributes: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        keys = [state_key(a) for a in cls.state_attributes]
+        if len(set(keys)) != len(keys):
+            raise TypeError(f"{cls.__name__}: two state attributes share a state_dict key: {keys}")
+        if "reset" in vars(cls) and not cls.state_attributes and "state_dict" not in vars(cls):
+            raise TypeError(f"{cls.__name__} overrides reset() (it keeps state) but declares no "
+                            "state_attributes: its state would be lost between windows")
 
     def weigh(self, votes: VoteBatch) -> np.ndarray:
         """Weight in [0, 1] per vote; 1 means the vote counts fully."""
@@ -197,16 +253,32 @@ class Defense(ABC):
     account_state: tuple[str, ...] = ()
 
     def state_dict(self) -> dict:
-        """Learned state as plain values and NumPy arrays (copies); empty when stateless.
+        """Learned state as plain data (copies), one key per declared attribute; empty
+        when stateless.
 
         >>> Defense().state_dict()
         {}
         """
-        return {}
+        return {state_key(a): encode(get_path(self, a)) for a in self.state_attributes}
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore what :meth:`state_dict` returned (missing keys mean a fresh state)."""
+        """Restore what :meth:`state_dict` returned. The defense is reset first, so a
+        missing key leaves that attribute fresh; an unknown key is an error.
+
+        >>> Defense().load_state_dict({"alpha": [1.0]})
+        Traceback (most recent call last):
+        ...
+        ValueError: Defense has no state 'alpha' (it keeps: none)
+        """
+        keys = {state_key(a): a for a in self.state_attributes}
+        unknown = [k for k in state if k not in keys]
+        if unknown:
+            raise ValueError(f"{type(self).__name__} has no state {unknown[0]!r} "
+                             f"(it keeps: {', '.join(keys) or 'none'})")
         self.reset()
+        for key, attribute in keys.items():
+            if key in state:
+                set_path(self, attribute, decode(state[key], get_path(self, attribute)))
 
     def reset(self) -> None:
         """Forget all learned state."""

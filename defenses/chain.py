@@ -49,6 +49,25 @@ class Chain:
             member.observe(votes, decision, now)
         return decision
 
+    def needs(self) -> set[str]:
+        """The inputs its members cannot do without: a subset of ``{"model", "reviews",
+        "gold"}`` (from the members' declared capabilities, see
+        :class:`~defenses.base.Defense`).
+
+        >>> from defenses.registry import DEFENSES, expand
+        >>> sorted(Chain([DEFENSES[n]() for n in expand(["recommended"])]).needs())
+        ['gold', 'model']
+        """
+        out = set()
+        for member in self.members:
+            if member.needs_model:
+                out.add("model")
+            if member.needs_reviews:
+                out.add("reviews")
+            if member.needs_gold:
+                out.add("gold")
+        return out
+
     def observe_reviews(self, email: np.ndarray, label: np.ndarray, now: float) -> None:
         for member in self.members:
             member.observe_reviews(email, label, now)

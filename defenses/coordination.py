@@ -55,6 +55,7 @@ class Coordination(Defense):
     """
 
     name = "coordination"
+    state_attributes = ("cluster_", "flagged_", "_recent", "_windows")
 
     def __init__(self, window_ticks: float = 24.0, bucket_ticks: float = 1.0, min_shared: int = 3,
                  min_jaccard: float = 0.05, min_lift: float = 3.0, min_cluster: int = 5,

@@ -49,6 +49,7 @@ class DawidSkene(Defense):
 
     name = "dawid_skene"
     aggregates = True
+    state_attributes = ("counts_", "class_prior_", "truth_", "_history", "_windows")
 
     def __init__(self, prior_correct: float = 4.0, prior_wrong: float = 1.0, min_confidence: float = 0.9,
                  history_ticks: float = 48.0, em_every: int = 6, em_iter: int = 20,

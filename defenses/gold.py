@@ -43,6 +43,7 @@ class GoldVote(SkillWeightedVote):
     """
 
     name = "gold"
+    needs_gold = True
 
     def __init__(self, prior: tuple[float, float] = (4.0, 1.0), quorum: float = 0.5, margin: float = 0.2,
                  gold_weight: float = 3.0, review_weight: float = 3.0, memory_ticks: float = 48.0,

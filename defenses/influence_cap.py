@@ -44,6 +44,7 @@ class InfluenceCap(Defense):
     """
 
     name = "influence_cap"
+    state_attributes = ("_own",)     # its own ring detector's state (None with a Coordination peer)
 
     def __init__(self, share: float = 0.05, floor: float = 1.0, min_label_weight: float = 0.01,
                  detect: bool = True):
@@ -64,6 +65,11 @@ class InfluenceCap(Defense):
         # Its own ring detector (weighing nothing), used when the chain has no
         # Coordination member to share clusters with.
         self._own = Coordination(cluster_cap=1e9) if self.detect and self._peer is None else None
+
+    def load_state_dict(self, state: dict) -> None:
+        if self._own is None:                    # rings come from a Coordination peer (or none):
+            state = {k: v for k, v in state.items() if k != "own"}   # an own detector's state is moot
+        super().load_state_dict(state)
 
     @property
     def _rings(self):

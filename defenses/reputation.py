@@ -55,6 +55,7 @@ class Reputation(Defense):
 
     name = "reputation"
     aggregates = True
+    keeps_memory = True
 
     def __init__(self, new_prior: tuple[float, float] = (1.0, 1.0),
                  established_prior: tuple[float, float] = (3.0, 1.0), min_age: float = 720.0,
@@ -77,9 +78,11 @@ class Reputation(Defense):
         self.reset()
 
     account_state = ("alpha", "beta")
+    state_attributes = ("alpha_", "beta_", "_memory")
 
     def state_dict(self) -> dict:
-        """Evidence per account and the votes remembered for late reviews.
+        """Evidence per account (``alpha``, ``beta``) and the votes remembered for late
+        reviews (``memory``).
 
         >>> rep = Reputation()
         >>> rep.observe(VoteBatch.of([0, 2], [5, 5], [1, 1]), Decision(*[None] * 2, np.array([1, 1], np.int8)), 0.0)
@@ -90,19 +93,12 @@ class Reputation(Defense):
         >>> np.array_equal(twin.alpha_, rep.alpha_) and np.array_equal(twin.beta_, rep.beta_)
         True
         """
-        memory = [{"now": now, "account": v.account.copy(), "email": v.email.copy(), "verdict": v.verdict.copy(),
-                   "ts": v.ts.copy(), "created": v.created.copy()} for now, v in self._memory]
-        return {"alpha": self.alpha_.copy(), "beta": self.beta_.copy(), "memory": memory}
+        return super().state_dict()
 
     def load_state_dict(self, state: dict) -> None:
-        self.reset()
-        self.alpha_ = np.array(state.get("alpha", np.zeros(0)), dtype=np.float64)
-        self.beta_ = np.array(state.get("beta", np.zeros(0)), dtype=np.float64)
+        super().load_state_dict(state)
         if self.beta_.shape != self.alpha_.shape:
             raise ValueError("alpha and beta must have the same length")
-        for m in state.get("memory", []):
-            self._memory.append((float(m["now"]), VoteBatch.of(m["account"], m["email"], m["verdict"],
-                                                                m["ts"], m["created"])))
 
     def reset(self) -> None:
         self.alpha_ = np.zeros(0)

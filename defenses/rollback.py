@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import math
-import pickle
-from collections import defaultdict, deque
-from itertools import repeat
+from collections import deque
 
 import numpy as np
 
@@ -24,14 +21,23 @@ class Rollback(Defense):
     implementation). The possibly poisoned training labels are never used; the
     validation set matters when gold is not seeded (the default scenario reviews only a
     few emails per tick). Every ``snapshot_every`` ticks the model is snapshotted
-    (:meth:`SpamModel.snapshot <stream.classifier.SpamModel.snapshot>`), and each
-    snapshot is graded by the trusted outcomes scored after it, until the next one.
+    through the context (:meth:`DefenseContext.snapshot_model
+    <defenses.context.DefenseContext.snapshot_model>`), and each snapshot is graded by the trusted outcomes scored after it, until the next one.
     Once ADWIN detects a change, the accuracy before it is kept; when the estimate
     falls ``min_drop`` below it (at detection or as the change goes on), the
     model is restored to the newest snapshot whose grade is within ``min_drop / 2`` of
     the accuracy before the change (ADWIN's own cut point lags a gradual poisoning), and
     every label published since that snapshot is counted as quarantined (its effect is
     gone with the restore). Labels of the next ``cooldown_ticks`` are held back too.
+    The rollback itself is the context's
+    (:meth:`DefenseContext.restore_model <defenses.context.DefenseContext.restore_model>`),
+    which records it as a control record for the learners.
+
+    Its state (:meth:`state_dict`) holds the ADWIN detector as the 0/1 outcomes fed to
+    it since it last started afresh (replayed into a new detector on load), the kept
+    snapshots as ``[time, snapshot id, outcomes scored before]`` (the snapshots stay in
+    the context), the labels published since the oldest snapshot, the recent outcomes
+    that grade the snapshots, and the rollbacks so far.
 
     Without a bound context (no model) it does nothing.
 
@@ -60,7 +66,8 @@ class Rollback(Defense):
     >>> model.learn(model.features("see you at lunch"), False)
     >>> texts = {i: ("win cash" if i % 2 else "see you at lunch") for i in range(400)}
     >>> guard = Rollback(snapshot_every=1, delta=0.01, min_samples=20)
-    >>> guard.bind(DefenseContext(model, lambda ids: [model.features(texts[i]) for i in ids.tolist()]))
+    >>> context = DefenseContext(model, lambda ids: [model.features(texts[i]) for i in ids.tolist()])
+    >>> guard.bind(context)
     >>> for t in range(20):                       # a good model, tick after tick
     ...     guard.observe(VoteBatch.empty(), None, now=float(t))
     ...     guard.observe_gold(np.arange(10 * t, 10 * t + 10), np.arange(10) % 2, now=float(t))
@@ -71,9 +78,15 @@ class Rollback(Defense):
     ...     guard.observe_gold(np.arange(10 * t, 10 * t + 10), np.arange(10) % 2, now=float(t))
     >>> len(guard.rollbacks_) >= 1, model.is_spam(model.features("win cash"))
     (True, True)
+    >>> rolled = [c for c in context.take_controls() if c["control"] == "rollback"]   # for the learners
+    >>> rolled[0]["snapshot_id"] in context.snapshots, len(context.snapshots) <= guard.keep
+    (True, True)
     """
 
     name = "rollback"
+    needs_model = True
+    state_attributes = ("detector_", "rollbacks_", "quarantined_", "_snapshots", "_published", "_outcomes",
+                        "_scored", "_reference", "_hold_until")
 
     def __init__(self, delta: float = 0.002, min_drop: float = 0.02, snapshot_every: float = 6.0,
                  keep: int = 8, use_reviews: bool = True, cooldown_ticks: float = 0.0,
@@ -94,10 +107,12 @@ class Rollback(Defense):
         self.reset()
 
     def reset(self) -> None:
-        self.detector_ = ADWIN(delta=self.delta)
+        for _, snapshot_id, _ in getattr(self, "_snapshots", ()):
+            self._release(snapshot_id)
+        self.detector_ = ReplayableADWIN(delta=self.delta)
         self.rollbacks_: list[dict] = []
         self.quarantined_ = 0
-        self._snapshots: deque[tuple[float, tuple | bytes, int]] = deque(maxlen=self.keep)
+        self._snapshots: deque[tuple[float, str, int]] = deque()     # (time, snapshot id, scored)
         self._published: deque[tuple[float, int]] = deque()
         self._outcomes: deque[float] = deque(maxlen=100_000)
         self._scored = 0
@@ -106,6 +121,22 @@ class Rollback(Defense):
 
     def bind(self, context) -> None:
         self._context = context
+
+    def _release(self, snapshot_id: str) -> None:
+        if self._context is not None:
+            self._context.release_snapshot(snapshot_id)
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`'s state; the snapshots it names must be in the bound
+        context (the runtime persists them); snapshots only the old state held are released."""
+        context, self._context = self._context, None     # reset() releases nothing here
+        old = {s[1] for s in self._snapshots}
+        try:
+            super().load_state_dict(state)
+        finally:
+            self._context = context
+        for snapshot_id in old - {s[1] for s in self._snapshots}:
+            self._release(snapshot_id)
 
     def __deepcopy__(self, memo):
         fresh = type(self)(self.delta, self.min_drop, self.snapshot_every, self.keep, self.use_reviews,
@@ -125,7 +156,9 @@ class Rollback(Defense):
             self._published.append((now, len(decision.labels)))
         last = self._snapshots[-1][0] if self._snapshots else -np.inf
         if now - last >= self.snapshot_every:
-            self._snapshots.append((now, _freeze(self._context.model), self._scored))
+            if len(self._snapshots) == self.keep:
+                self._release(self._snapshots.popleft()[1])
+            self._snapshots.append((now, self._context.snapshot_model(now), self._scored))
             while self._published and self._published[0][0] < self._snapshots[0][0]:
                 self._published.popleft()
         if self.use_validation and self._context.validation:
@@ -190,16 +223,16 @@ class Rollback(Defense):
         if not good:
             return
         taken = good[-1][0]
-        snapshot = next(s[1] for s in self._snapshots if s[0] == taken)
-        self._context.model.restore(_thaw(snapshot))
+        snapshot_id = next(s[1] for s in self._snapshots if s[0] == taken)
+        self._context.restore_model(snapshot_id, now)
         undone = sum(n for t, n in self._published if t > taken)
         self.quarantined_ += undone
         self.rollbacks_.append({"at": now, "restored": taken, "accuracy_before": reference,
                                 "labels_undone": undone})
         while self._snapshots and self._snapshots[-1][0] > taken:
-            self._snapshots.pop()
+            self._release(self._snapshots.pop()[1])
         self._published.clear()
-        self.detector_ = ADWIN(delta=self.delta)
+        self.detector_ = ReplayableADWIN(delta=self.delta)
         self._outcomes.clear()
         self._reference = None
         self._hold_until = now + self.cooldown_ticks
@@ -212,59 +245,54 @@ class Rollback(Defense):
             self._score(email, label, now)
 
 
-_NB_STATE = {"alpha", "class_counts", "feature_counts", "class_totals"}
-_FIRST_KEY = {False: 0, True: 1, None: 2}      # which class a word's count table holds first
+class ReplayableADWIN:
+    """River's :class:`~river.drift.ADWIN` over 0/1 outcomes, with plain state.
 
+    River's detector keeps its window in a native object that cannot be read out, so
+    this one also keeps the outcomes fed since the detector last started afresh (River's
+    ADWIN does at the update after a detection) and its state is those outcomes;
+    loading replays them into a new detector, which then has the same window, estimate
+    and detections. The cost is one byte per outcome since the last detection.
 
-def _freeze(model) -> tuple | bytes:
-    """A snapshot of the model's naive Bayes state as arrays, several times cheaper than
-    :meth:`SpamModel.snapshot <stream.classifier.SpamModel.snapshot>` (pickling runs
-    ``Counter.__reduce__`` in Python for every word) and keeping no per-word objects
-    alive (thousands of dicts per snapshot set off full garbage collections of a large
-    heap). :func:`_thaw` turns it into the very bytes ``snapshot`` would have given,
-    only when a rollback needs it. A model of another shape is snapshotted the usual way.
-
-    >>> from stream.classifier import SpamModel
-    >>> model = SpamModel()
-    >>> model.learn(model.features("win cash now"), True, 0.5)
-    >>> model.learn(model.features("cash at lunch"), False)
-    >>> frozen, before = _freeze(model), model.snapshot()
-    >>> model.learn(model.features("lunch"), False)
-    >>> _thaw(frozen) == before
+    >>> a, b = ReplayableADWIN(delta=0.01), ReplayableADWIN(delta=0.01)
+    >>> for x in [1.0] * 200 + [0.0] * 60:
+    ...     a.update(x)
+    >>> b.load_state_dict(a.state_dict())
+    >>> (b.estimation, b.width, b.drift_detected) == (a.estimation, a.width, a.drift_detected)
     True
     """
-    nb = model.nb
-    fc = nb.feature_counts
-    if set(vars(nb)) != _NB_STATE or type(fc) is not defaultdict:
-        return model.snapshot()
-    tables = list(fc.values())
-    n = len(tables)
-    nan = float("nan")
-    ham = np.fromiter(map(dict.get, tables, repeat(False, n), repeat(nan, n)), np.float64, n)
-    spam = np.fromiter(map(dict.get, tables, repeat(True, n), repeat(nan, n)), np.float64, n)
-    first = np.fromiter(map(_FIRST_KEY.get, map(next, map(iter, tables), repeat(None, n))), np.int8, n)
-    held = np.fromiter(map(len, tables), np.int64, n)
-    if (held != (~np.isnan(ham)).astype(np.int64) + (~np.isnan(spam)).astype(np.int64)).any():
-        return model.snapshot()                 # keys other than the two classes: not ours to copy
-    return (type(nb), nb.alpha, (type(nb.class_counts), dict(nb.class_counts)),
-            (type(nb.class_totals), dict(nb.class_totals)), fc.default_factory, list(fc.keys()), ham, spam, first)
 
+    def __init__(self, delta: float):
+        self.delta = float(delta)
+        self._adwin = ADWIN(delta=self.delta)
+        self._fed = bytearray()
 
-def _thaw(frozen: tuple | bytes) -> bytes:
-    """The :meth:`SpamModel.snapshot <stream.classifier.SpamModel.snapshot>` bytes of a
-    :func:`_freeze` d state (same classes, contents and insertion orders)."""
-    if isinstance(frozen, bytes):
-        return frozen
-    cls, alpha, (counts_type, counts), (totals_type, totals), factory, words, ham, spam, first = frozen
-    nb = cls.__new__(cls)
-    nb.alpha = alpha
-    nb.class_counts = counts_type(counts)
-    feature_counts = defaultdict(factory)
-    for word, h, s, f in zip(words, ham.tolist(), spam.tolist(), first.tolist()):
-        table = feature_counts[word]
-        for key, value in ((False, h), (True, s)) if f == 0 else ((True, s), (False, h)):
-            if not math.isnan(value):           # NaN: the class is not in the table
-                table[key] = value
-    nb.feature_counts = feature_counts
-    nb.class_totals = totals_type(totals)
-    return pickle.dumps(nb, protocol=pickle.HIGHEST_PROTOCOL)
+    def update(self, x: float) -> None:
+        if x != 0.0 and x != 1.0:
+            raise ValueError(f"ReplayableADWIN takes 0/1 outcomes, got {x}")
+        if self._adwin.drift_detected:
+            self._fed.clear()                 # River's ADWIN starts afresh at this update
+        self._adwin.update(x)
+        self._fed.append(int(x))
+
+    @property
+    def estimation(self) -> float:
+        return self._adwin.estimation
+
+    @property
+    def width(self) -> int:
+        return self._adwin.width
+
+    @property
+    def drift_detected(self) -> bool:
+        return self._adwin.drift_detected
+
+    def state_dict(self) -> dict:
+        return {"fed": np.frombuffer(bytes(self._fed), dtype=np.uint8).copy()}
+
+    def load_state_dict(self, state: dict) -> None:
+        fed = np.asarray(state.get("fed", ()), dtype=np.uint8)
+        self._adwin = ADWIN(delta=self.delta)
+        for x in fed.astype(np.float64).tolist():
+            self._adwin.update(x)
+        self._fed = bytearray(fed.tobytes())

@@ -52,6 +52,8 @@ class Roni(Defense):
     """
 
     name = "roni"
+    needs_model = True
+    state_attributes = ("quarantined_", "scored_", "last_impact_")
 
     def __init__(self, tolerance: float = 1e-3):
         if tolerance < 0:

@@ -177,7 +177,8 @@ def test_ledger_truths_score_as_window_by_window():
 
 
 def test_rollback_snapshots_thaw_to_the_models_own_bytes():
-    from defenses.rollback import _freeze, _thaw
+    from defenses._trusted import freeze as _freeze
+    from defenses._trusted import thaw as _thaw
     from stream.classifier import SpamModel
 
     model = SpamModel()
