@@ -221,8 +221,7 @@ class DefenseRuntime:
         decision = self.chain.process(votes, now=now)
         result = WindowResult(win, now, votes, decision)
         if self.context is not None:
-            take = getattr(self.context, "take_controls", None)
-            result.controls = take() if take is not None else []
+            result.controls = self.context.take_controls()
         result.labels = self._emitted(win, decision)
         if self.context is not None:
             self._learn(result.labels)
@@ -270,9 +269,8 @@ class DefenseRuntime:
                                     if key in state["chain"]["members"][i]}
         if self.context is not None:
             state["model"] = self.context.model.state_dict()
-            context_state = getattr(self.context, "state_dict", None)
-            if context_state is not None:
-                state["context"] = context_state()
+            state["context"] = self.context.state_dict()
+            state["snapshots"] = {sid: _model_state(self.context.snapshot_bytes(sid)) for sid in self.context.snapshots}
         return state
 
     def load_state_dict(self, state: dict) -> None:
@@ -288,9 +286,23 @@ class DefenseRuntime:
         self.chain.load_state_dict(state["chain"])
         if self.context is not None and "model" in state:
             self.context.model.load_state_dict(state["model"])
-            load = getattr(self.context, "load_state_dict", None)
-            if load is not None and "context" in state:
-                load(state["context"])
+            self.context.load_state_dict(state["context"])
+            self.context.snapshots.clear()
+            for sid, arrays in state["snapshots"].items():
+                self.context.put_snapshot(sid, _snapshot_bytes(arrays))
+
+
+def _model_state(snapshot: bytes) -> dict:
+    """A model snapshot (this process's own bytes) as plain arrays, for storage."""
+    model = SpamModel()
+    model.restore(snapshot)
+    return model.state_dict()
+
+
+def _snapshot_bytes(state: dict) -> bytes:
+    model = SpamModel()
+    model.load_state_dict(state)
+    return model.snapshot()
 
 
 class SnapshotShelf:
