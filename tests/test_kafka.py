@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -16,6 +17,18 @@ from tests.test_service import ROOT
 SMALL = ["--set", "ticks=5", "--set", "attack.start_tick=2", "--set", "population.users=200",
          "--set", "mail.emails_per_tick=20", "--set", "model.warmup_emails=60", "--set", "mail.eval_emails_per_tick=10"]
 TIMING = {"wall_s", "votes_per_s", "emails_per_s"}
+#: Bound of waits for records that must arrive (generous: a loaded machine is slow, not wrong).
+WAIT_S = 120.0
+
+
+def poll_until(consumer, n: int, timeout: float = WAIT_S) -> list:
+    """Poll until `n` records arrived (a group join or a fetch may take several polls)."""
+    got: list = []
+    deadline = time.monotonic() + timeout
+    while len(got) < n:
+        assert time.monotonic() < deadline, f"waited {timeout:.0f} s for {n} records, got {got}"
+        got.extend(consumer.poll(max_records=n - len(got), timeout_s=1.0))
+    return got
 
 
 @pytest.mark.slow
@@ -57,8 +70,10 @@ def test_prefixes_isolate_runs_on_one_broker(kafka_broker) -> None:
         b.send("feedback", "from-b", key="k")
         a.flush(), b.flush()
         for t, expected in ((a, "from-a"), (b, "from-b")):
-            recs = t.consumer(["feedback"], "g").poll(timeout_s=10)
+            consumer = t.consumer(["feedback"], "g")
+            recs = poll_until(consumer, 1)
             assert [(r.topic, r.value) for r in recs] == [("feedback", expected)]
+            assert consumer.poll(timeout_s=1.0) == []
     finally:
         a.close(), b.close()
 
@@ -96,7 +111,7 @@ def test_send_encoded_puts_bytes_on_the_wire_as_they_are(kafka_broker) -> None:
         with pytest.raises(TypeError):
             t.send_encoded("labels", {"v": 1})
         t.flush()
-        recs = t.consumer(["labels"], "g").poll(max_records=10, timeout_s=10)
+        recs = poll_until(t.consumer(["labels"], "g"), 2)
         assert [r.key for r in recs] == ["a", "w0"]
         assert recs[0].value == {"v": 1, "label_id": "a@w0:p0"}
         assert isinstance(recs[1].value, np.ndarray) and label_events(recs[1].value)[0]["label_id"] == "m@w0:p0"

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
@@ -17,15 +18,20 @@ from sqlalchemy import create_engine, inspect, text
 from simulator.config import ScenarioError
 from simulator.sweep import SweepBusy, _claim, _owner_alive, plan_sweep, run_sweep, split_values, summarize
 from stream.storage import Repository
+from tests.gated_sweep import add_tickets
 from tests.test_storage import pg_schema  # noqa: F401 - PostgreSQL fixture (pg_url is in conftest.py)
 
 THROUGHPUT = {"wall_s", "votes_per_s", "emails_per_s"}
 TINY = ["ticks=16", "attack.start_tick=4", "population.users=300", "mail.emails_per_tick=40",
         "mail.eval_emails_per_tick=20", "attack.campaign_emails_per_tick=6", "model.warmup_emails=300"]
 TINY_ARGS = [arg for item in TINY for arg in ("--set", item)]
+WORKERS = 2
 GRID = ["--grid", "population.bot_fraction=0.05,0.1"]
-SWEEP_ARGS = [*TINY_ARGS, *GRID, "--defenses", "none,reputation", "--seeds", "2", "--workers", "2", "--quiet"]
+SWEEP_ARGS = [*TINY_ARGS, *GRID, "--defenses", "none,reputation", "--seeds", "2", "--workers", str(WORKERS), "--quiet"]
 CELLS = 8
+GATED_SWEEP = Path(__file__).with_name("gated_sweep.py")
+#: Bound of every wait for the sweep to reach a state (generous: a loaded machine is slow, not wrong).
+WAIT_S = 600.0
 
 
 def poisonlab(*args, cwd, timeout=600):
@@ -33,8 +39,9 @@ def poisonlab(*args, cwd, timeout=600):
                           cwd=cwd, timeout=timeout)
 
 
-def start(*args, cwd):
-    return subprocess.Popen([sys.executable, "-m", "simulator.cli", *args], stdout=subprocess.PIPE,
+def start_gated(gate: Path, *args, cwd):
+    """``poisonlab ARGS`` whose runs wait part-way for tickets from ``gate`` (see tests/gated_sweep.py)."""
+    return subprocess.Popen([sys.executable, str(GATED_SWEEP), str(gate), *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=cwd)
 
 
@@ -158,18 +165,34 @@ def _count(db_path, query: str) -> int:
         engine.dispose()
 
 
-def _wait_midway(proc, db_path, finished_at_least: int, timeout=300.0) -> int:
-    """Wait until enough cells are finished and another run is part-way (ticks stored)."""
+def _wait_held(proc, db_path, finished: int, timeout=WAIT_S) -> None:
+    """Wait until exactly `finished` cells are finished and every worker holds a run part-way
+    (``running`` with ticks stored, waiting for a ticket): the state a gated sweep stops in."""
+    what = f"{finished} finished cells and {WORKERS} runs waiting part-way"
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        finished = _count(db_path, "SELECT count(*) FROM runs WHERE status = 'finished'")
+    while True:
+        done = _count(db_path, "SELECT count(*) FROM runs WHERE status = 'finished'")
         partial = _count(db_path, "SELECT count(*) FROM runs r WHERE r.status = 'running' AND EXISTS "
                                   "(SELECT 1 FROM tick_metrics t WHERE t.run_id = r.run_id)")
-        if finished >= finished_at_least and partial >= 1:
-            return finished
-        assert proc.poll() is None, f"the sweep ended before it could be interrupted: {proc.communicate()}"
+        if (done, partial) == (finished, WORKERS):
+            return
+        assert done <= finished, f"waiting for {what}: {done} cells finished (the gate let too many through)"
+        assert proc.poll() is None, f"waiting for {what}: the sweep ended first: {proc.communicate()}"
+        assert time.monotonic() < deadline, \
+            f"waiting for {what}: still {done} finished and {partial} part-way after {timeout:.0f} s"
         time.sleep(0.05)
-    pytest.fail("the sweep never reached the middle")
+
+
+def _wait_no_process(pattern: str, timeout=WAIT_S) -> None:
+    """Wait until no process has `pattern` in its command line (workers die with a killed sweep)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = subprocess.run(["pgrep", "-af", pattern], capture_output=True, text=True).stdout.strip()
+        if not found:
+            return
+        assert time.monotonic() < deadline, \
+            f"waiting for the processes of {pattern} to end; still alive after {timeout:.0f} s:\n{found}"
+        time.sleep(0.05)
 
 
 def _no_duplicates(db: str) -> None:
@@ -199,49 +222,49 @@ def _resume_output(result) -> str:
 
 @pytest.mark.slow
 def test_interrupted_and_killed_sweep_resumes_to_the_same_results(tmp_path, reference):
-    """SIGINT midway, resume, SIGKILL later, resume: same cells, same results, no duplicates."""
+    """SIGINT midway, resume, SIGKILL later, resume: same cells, same results, no duplicates.
+
+    "Midway" is a state the test controls, not a time: the sweep runs gated (tests/gated_sweep.py),
+    so exactly the runs given a ticket finish and each worker then waits part-way until stopped."""
     db_path = tmp_path / "k.db"
     db = f"sqlite:///{db_path}"
     plan = plan_sweep(None, TINY, GRID[1:], [["none"], ["reputation"]], 2)
+    gate = tmp_path / "gate"
+    gate.mkdir()
 
     # 1. Ctrl-C midway: runs in progress are marked failed, the sweep 'interrupted'.
-    proc = start("sweep", *SWEEP_ARGS, "--db", db, cwd=tmp_path)
-    _wait_midway(proc, db_path, 2)
+    add_tickets(gate, 2)
+    proc = start_gated(gate, "sweep", *SWEEP_ARGS, "--db", db, cwd=tmp_path)
+    _wait_held(proc, db_path, 2)
     with pytest.raises(SweepBusy, match="is being run by process"):     # a second process is refused
         run_sweep(plan, db, workers=1)
     proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr
+    _, stderr = proc.communicate(timeout=WAIT_S)
+    assert proc.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr, stderr
     done = _count(db_path, "SELECT count(*) FROM runs WHERE status = 'finished'")
-    assert 2 <= done < CELLS
+    assert done == 2
     assert _count(db_path, "SELECT count(*) FROM runs WHERE status = 'running'") == 0
     failed = _count(db_path, "SELECT count(*) FROM runs WHERE status = 'failed'")   # the runs cut off
+    assert failed == WORKERS
     with Repository(db) as repo:
         assert repo.list_sweeps()[0]["status"] == "interrupted"
 
     # 2. Resume, then SIGKILL midway: the workers die with the sweep, their runs stay 'running'.
-    proc = start("sweep", *SWEEP_ARGS, "--db", db, cwd=tmp_path)
-    _wait_midway(proc, db_path, done + 1)
+    add_tickets(gate, 1)
+    proc = start_gated(gate, "sweep", *SWEEP_ARGS, "--db", db, cwd=tmp_path)
+    _wait_held(proc, db_path, done + 1)
     proc.kill()
-    out, _ = proc.communicate(timeout=60)
+    out, _ = proc.communicate(timeout=WAIT_S)
     out = " ".join(out.split())
-    discarded = f", {failed} unfinished run(s) discarded" if failed else ""
-    assert f"{CELLS} cells, {done} already done{discarded}; running {CELLS - done}" in out
-    time.sleep(0.5)
-    workers = subprocess.run(["pgrep", "-f", str(db_path)], capture_output=True, text=True)
-    assert workers.stdout.strip() == ""                 # forked workers share the command line
+    assert f"{CELLS} cells, {done} already done, {failed} unfinished run(s) discarded; running {CELLS - done}" in out
+    _wait_no_process(str(db_path), timeout=120)         # forked workers share the command line
     done = _count(db_path, "SELECT count(*) FROM runs WHERE status = 'finished'")
-    # Usually a run is cut off part-way and stays 'running' (it may also have just finished
-    # before the kill landed: tick rows are flushed every 10 ticks, so "part-way" is fuzzy).
     leftover = _count(db_path, "SELECT count(*) FROM runs WHERE status = 'running'")
-    assert done < CELLS
+    assert (done, leftover) == (3, WORKERS)             # the runs cut off stay 'running'
 
     # 3. Resume to the end.
     out = _resume_output(poisonlab("sweep", *SWEEP_ARGS, "--db", db, cwd=tmp_path))
-    if leftover:
-        assert f"{CELLS} cells, {done} already done, {leftover} unfinished run(s) discarded" in out
-    else:
-        assert f"{CELLS} cells, {done} already done; running {CELLS - done}" in out
+    assert f"{CELLS} cells, {done} already done, {leftover} unfinished run(s) discarded; running {CELLS - done}" in out
     _no_duplicates(db)
     sweep, cells = _cells(db)
     ref_sweep, ref_cells = reference

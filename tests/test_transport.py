@@ -62,6 +62,18 @@ def make_transport(backend: str, broker=None) -> Transport:
     raise ValueError(f"unknown transport backend {backend!r}")
 
 
+#: Bound of waits for something that must happen (generous: a loaded machine is slow, not wrong).
+WAIT_S = 120.0
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = WAIT_S) -> None:
+    """Wait until ``condition()`` holds, or fail saying what was awaited."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {timeout:.0f} s for {what}"
+        time.sleep(0.005)
+
+
 def timeouts(transport: Transport) -> tuple[float, float]:
     """``(arrival, quiet)`` seconds for ``transport``.
 
@@ -658,15 +670,14 @@ class TestMemoryTransport:
         bus = MemoryTransport()
         c = bus.consumer(["t"], "g")
         bus.create_topic("t")
-        timer = threading.Timer(0.1, bus.send, args=("t", "hello"))
-        t0 = time.monotonic()
-        timer.start()
-        try:
-            recs = c.poll(timeout_s=10.0)
-        finally:
-            timer.join()
-        assert [r.value for r in recs] == ["hello"]
-        assert time.monotonic() - t0 < 5.0
+        got: list[list[Record]] = []
+        th = threading.Thread(target=lambda: got.append(c.poll(timeout_s=WAIT_S)), daemon=True)
+        th.start()
+        wait_until(lambda: bus._waiters == 1, "the poll to block waiting for records")
+        bus.send("t", "hello")
+        th.join(WAIT_S)
+        assert not th.is_alive(), "the blocked poll did not wake up on send"
+        assert [[r.value for r in recs] for recs in got] == [["hello"]]
 
     def test_poll_timeout_returns_empty(self) -> None:
         bus = MemoryTransport()
@@ -684,16 +695,16 @@ class TestMemoryTransport:
 
         def blocked() -> None:
             try:
-                c.poll(timeout_s=10.0)
+                c.poll(timeout_s=WAIT_S)
             except BaseException as exc:  # noqa: BLE001 - recorded for the assertion
                 errors.append(exc)
 
-        th = threading.Thread(target=blocked)
+        th = threading.Thread(target=blocked, daemon=True)
         th.start()
-        time.sleep(0.05)
+        wait_until(lambda: bus._waiters == 1, "the poll to block waiting for records")
         c.close()
-        th.join(5.0)
-        assert not th.is_alive()
+        th.join(WAIT_S)
+        assert not th.is_alive(), "close() did not wake the blocked poll"
         assert len(errors) == 1 and isinstance(errors[0], TransportError)
 
     def test_concurrent_producers_and_consumers(self) -> None:
@@ -723,7 +734,8 @@ class TestMemoryTransport:
             th.join()
         stop.set()
         for th in readers:
-            th.join(10.0)
+            th.join(WAIT_S)
+            assert not th.is_alive(), f"a reader still runs after {WAIT_S:.0f} s ({len(consumed)} records read)"
         assert len(consumed) == n_threads * per_thread
         per_producer: dict[int, list[int]] = defaultdict(list)
         for r in consumed:
