@@ -510,13 +510,20 @@ class AdaptiveAttack(Attack):
             self._replace(flagged, population, outcome.tick + 1, rng)
 
 
-_SKILL_MEMBERS = {        # member: (prior of an account it has no evidence on, evidence a checked vote adds)
+# Members that score accounts on known truths (reviews, gold): per member, from the
+# [defense] config, (prior of an account it knows nothing of, evidence one checked vote
+# adds, flag_below, the prior flag_below is judged under, the quorum its vote needs or
+# None when it labels by posterior confidence instead).
+_SKILL_MEMBERS = {
     "reputation": lambda d: (tuple(d.reputation.established_prior), d.reputation.review_weight,
                              d.reputation.flag_below, tuple(d.reputation.new_prior), d.reputation.quorum),
     "gold": lambda d: (tuple(d.gold.prior), d.gold.review_weight, d.gold.flag_below, tuple(d.gold.prior),
                        d.gold.quorum),
     "wawa": lambda d: (tuple(d.wawa.prior), d.wawa.truth_weight, d.wawa.flag_below, tuple(d.wawa.prior),
                        d.wawa.quorum),
+    "dawid_skene": lambda d: ((d.dawid_skene.prior_correct, d.dawid_skene.prior_wrong), 1.0,
+                              d.dawid_skene.flag_below, (d.dawid_skene.prior_correct, d.dawid_skene.prior_wrong),
+                              None),
 }
 
 
@@ -537,15 +544,16 @@ class InformedAttack(Attack):
       established prior) it does not create accounts: it takes over real ones when a
       member also scores history (``reputation``, ``gold``, ``wawa``), which
       taken-over accounts bring with them, and buys aged accounts, at least as old as
-      the rule asks, otherwise.
+      the rule asks (plus a day), otherwise.
     - **Spread** (``coordination``, or ``influence_cap``'s own ring detector): each
       campaign or target email gets only the few voters it needs, picked among the
       bots that received it so that no two of its accounts co-vote ``min_shared``
       times within ``window_ticks`` — no pair is ever linked, so no ring forms.
     - **Voters per email**: just enough for the aggregator's ``quorum`` at the vote
-      weight an unchecked account has (``2 mean - 1`` of its prior), and 1 with no
-      quorum to meet (``influence_cap``'s ``floor`` then also holds per account).
-    - **Pace** (skill members: ``reputation``, ``gold``, ``wawa``): a malicious vote
+      weight an unchecked account has (``2 mean - 1`` of its prior; ``dawid_skene``:
+      enough agreeing votes at the prior accuracy to reach ``min_confidence``;
+      ``majority``: ``min_votes``), and 1 with no quorum to meet.
+    - **Pace** (skill members: ``reputation``, ``gold``, ``wawa``, ``dawid_skene``): a malicious vote
       is checked with the review rate plus the gold share of the mail; an account
       takes at most half the checked wrong votes that would push its skill to zero
       weight or under ``flag_below``. That budget per account, over the ticks the
@@ -611,7 +619,12 @@ class InformedAttack(Attack):
         # voters per email: enough for the aggregator's quorum at an unchecked account's weight
         voters = None
         for m in members:
-            if m in _SKILL_MEMBERS:
+            if m == "dawid_skene":      # agreeing votes at the prior accuracy q until the posterior is sure
+                q = d.dawid_skene.prior_correct / (d.dawid_skene.prior_correct + d.dawid_skene.prior_wrong)
+                c = d.dawid_skene.min_confidence
+                need = np.log(c / (1 - c)) / max(np.log(q / (1 - q)), 1e-9)
+                voters = max(voters or 1, int(np.ceil(need - 1e-9)))
+            elif m in _SKILL_MEMBERS:
                 prior, _, _, _, quorum = _SKILL_MEMBERS[m](d)
                 w = max(1e-3, 2.0 * prior[0] / sum(prior) - 1.0)
                 voters = max(voters or 1, int(np.ceil(quorum / w - 1e-9)))

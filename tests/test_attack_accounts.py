@@ -136,6 +136,7 @@ def test_defaults_change_nothing():
     (["reputation"], "takeover", False),
     (["recommended"], "takeover", True),
     (["coordination", "majority"], "fresh", True),
+    (["dawid_skene"], "fresh", False),
 ])
 def test_informed_reads_the_chain(chain, accounts, spread):
     s = load_scenario(None, ["attack.strategy='informed'", f"defense.chain={chain!r}"])
