@@ -552,7 +552,9 @@ class InformedAttack(Attack):
     - **Voters per email**: just enough for the aggregator's ``quorum`` at the vote
       weight an unchecked account has (``2 mean - 1`` of its prior; ``dawid_skene``:
       enough agreeing votes at the prior accuracy to reach ``min_confidence``;
-      ``majority``: ``min_votes``), and 1 with no quorum to meet.
+      ``majority``: ``min_votes``). With no aggregating member every vote is a label
+      of its own, so every bot that received the email votes, as far as the spread
+      allows.
     - **Pace** (skill members: ``reputation``, ``gold``, ``wawa``, ``dawid_skene``): a malicious vote
       is checked with the review rate plus the gold share of the mail; an account
       takes at most half the checked wrong votes that would push its skill to zero
@@ -630,9 +632,7 @@ class InformedAttack(Attack):
                 voters = max(voters or 1, int(np.ceil(quorum / w - 1e-9)))
             elif m == "majority":
                 voters = max(voters or 1, d.majority.min_votes)
-        if voters is None:
-            voters = 1 if (coord is not None or "influence_cap" in members) else None
-        plan["voters_per_email"] = voters        # None: every bot that received it
+        plan["voters_per_email"] = voters        # None: every bot that received it (one label per vote)
         # pace: checked wrong votes an account can take
         checked = 0.0
         if sc is not None:
@@ -694,8 +694,9 @@ class InformedAttack(Attack):
         if not self.active(view.tick):
             return honest
         chances = flip_votes(view)
-        if plan["voters_per_email"] is None and plan["votes_per_account"] is None:
-            return BotVotes.concat([honest, chances])
+        if all(plan[k] is None for k in ("voters_per_email", "votes_per_account", "pair_cap",
+                                         "votes_per_account_per_tick")):
+            return BotVotes.concat([honest, chances])       # nothing to stay under
         return BotVotes.concat([honest, self._spread(chances, view.tick, rng)])
 
     def _spread(self, chances: BotVotes, tick: int, rng: np.random.Generator) -> BotVotes:
@@ -747,14 +748,14 @@ class InformedAttack(Attack):
             if pace is not None:
                 self._allowance -= len(picked)
             if len(picked) > 1 and cap is not None:
-                a, b = np.triu_indices(len(picked), 1)
-                pair_a.append(members[a])
-                pair_b.append(members[b])
+                i, j = np.triu_indices(len(picked), 1)
+                a, b = members[i], members[j]
+                self._pairs[a, b] += 1          # pairs are distinct within one email
+                self._pairs[b, a] += 1
+                pair_a.append(a)
+                pair_b.append(b)
         if pair_a:
-            a, b = np.concatenate(pair_a), np.concatenate(pair_b)
-            np.add.at(self._pairs, (a, b), 1)
-            np.add.at(self._pairs, (b, a), 1)
-            self._recent.append((tick, a, b))
+            self._recent.append((tick, np.concatenate(pair_a), np.concatenate(pair_b)))
         return chances.take(keep)
 
     def after_tick(self, outcome: TickOutcome, population, rng: np.random.Generator) -> None:

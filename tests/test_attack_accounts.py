@@ -162,3 +162,24 @@ def test_informed_never_lets_a_pair_reach_the_co_vote_threshold():
     assert sum(e["bot_votes"] for e in doc["timeline"]) > 0
     assert ring._pairs.max() <= ring.plan["pair_cap"]
     assert not np.isin(ring.bots, sim.chain.flagged()).any() or len(sim.chain.flagged()) == 0
+
+
+def test_informed_spread_caps_every_pair_even_when_every_recipient_may_vote():
+    s = load_scenario(None, ["attack.strategy='informed'", "attack.start_tick=0", "defense.chain=['coordination']"])
+    [attack] = build_rings(s.attack, s)
+    assert attack.plan["voters_per_email"] is None and attack.plan["pair_cap"] == 2
+    attack.bots = np.arange(100, 120)
+    n_emails = 10
+    view = BotView(tick=0, row=np.tile(np.arange(n_emails), 20), bot=np.repeat(attack.bots, n_emails),
+                   campaign=np.ones(n_emails, bool), target=np.zeros(n_emails, bool),
+                   junk=np.ones(n_emails, bool), is_spam=np.ones(n_emails, bool))
+    together = {}
+    for tick in range(10):
+        votes = attack.votes(BotView(**{**view.__dict__, "tick": tick}), np.random.default_rng(tick))
+        assert votes.row.size > 0
+        for row in np.unique(votes.row).tolist():
+            voters = sorted(votes.bot[votes.row == row].tolist())
+            for i, a in enumerate(voters):
+                for b in voters[i + 1:]:
+                    together[(a, b)] = together.get((a, b), 0) + 1
+    assert max(together.values()) <= 2            # within the 24-tick window no pair reaches min_shared
