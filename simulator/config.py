@@ -32,7 +32,8 @@ from pydantic import (
 from simulator.email import HAM_CATEGORIES
 
 ATTACK_STRATEGIES = ("none", "flip", "sleeper", "camouflage", "slow_burn", "burst", "sybil_churn", "backdoor",
-                     "dictionary", "injection", "adaptive")
+                     "dictionary", "injection", "adaptive", "informed")
+ACCOUNT_KINDS = ("fresh", "aged", "takeover")
 
 
 class ScenarioError(ValueError):
@@ -132,6 +133,17 @@ class StrategyParams(_Section):
     dictionary_emails_per_tick: int = Field(1, ge=1)
     injection_emails_per_tick: int = Field(10, ge=1)  # injection: forged emails per tick
     max_volume_factor: float = Field(5.0, ge=1.0)    # adaptive: campaign volume ceiling
+    # Every strategy: which accounts the ring runs and how like people its bots act.
+    accounts: str = "fresh"                          # fresh, aged (bought) or takeover (stolen)
+    participation: float = Field(1.0, gt=0.0, le=1.0)  # mean per-bot chance to act on an opportunity
+    delay_ticks: float = Field(0.0, ge=0.0)          # mean delay of a vote after the mail arrives
+
+    @field_validator("accounts")
+    @classmethod
+    def _known_accounts(cls, value: str) -> str:
+        if value not in ACCOUNT_KINDS:
+            raise ValueError(f"unknown accounts {value!r} (choose from {', '.join(ACCOUNT_KINDS)})")
+        return value
 
     def strategy_params(self) -> dict:
         return {name: getattr(self, name) for name in StrategyParams.model_fields}
@@ -142,6 +154,7 @@ class RingConfig(StrategyParams):
 
     strategy: str = "flip"
     share: float = Field(1.0, gt=0.0)
+    _explicit: frozenset = PrivateAttr(default=frozenset())   # keys the scenario set (see resolved_rings)
 
     _known_strategy = field_validator("strategy")(classmethod(lambda cls, v: _check_strategy(v)))
 
@@ -171,11 +184,31 @@ class AttackConfig(StrategyParams):
 
     def resolved_rings(self) -> list[RingConfig]:
         """The rings to run: ``rings`` (each inheriting unset parameters from this table)
-        or one ring running ``strategy``."""
+        or one ring running ``strategy``; none at all when ``strategy`` is ``"none"``,
+        whatever ``rings`` holds (the no-attack baseline has no attack).
+
+        Each ring remembers which of its keys the scenario set (``explicit``), so a
+        strategy that chooses e.g. its accounts itself (``informed``) knows when not to.
+
+        >>> AttackConfig(strategy="none", rings=[RingConfig(strategy="flip")]).resolved_rings()
+        []
+        >>> [r.accounts for r in AttackConfig(accounts="aged", rings=[{"strategy": "flip"},
+        ...     {"strategy": "sleeper", "accounts": "takeover"}]).resolved_rings()]
+        ['aged', 'takeover']
+        """
+        if self.strategy == "none":
+            return []
+        own = self.model_fields_set & set(StrategyParams.model_fields)
         if not self.rings:
-            return [RingConfig(strategy=self.strategy, **self.strategy_params())]
-        return [RingConfig(**{**self.strategy_params(), **ring.model_dump(exclude_unset=True)})
-                for ring in self.rings]
+            ring = RingConfig(strategy=self.strategy, **self.strategy_params())
+            ring._explicit = frozenset(own)
+            return [ring]
+        out = []
+        for given in self.rings:
+            ring = RingConfig(**{**self.strategy_params(), **given.model_dump(exclude_unset=True)})
+            ring._explicit = frozenset(own | given.model_fields_set)
+            out.append(ring)
+        return out
 
 
 class ReviewConfig(_Section):

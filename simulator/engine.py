@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -68,10 +68,12 @@ class Simulation:
         self.on_tick = on_tick
         self.rng = _Streams.from_seed(scenario.seed)
         s = scenario
-        self.rings = build_rings(s.attack)
+        self.rings = build_rings(s.attack, s)
         self.population = Population.build(s.population, self.rng.population,
                                            bots_join_tick=[r.join_tick() for r in self.rings],
-                                           ring_shares=[r.ring.share for r in self.rings])
+                                           ring_shares=[r.ring.share for r in self.rings],
+                                           ring_accounts=[r.accounts for r in self.rings],
+                                           min_ages=[r.min_account_age() for r in self.rings])
         for ring in self.rings:
             ring.bots = self.population.ring_members(ring.index)
         self.account_index = self.population.index
@@ -105,7 +107,7 @@ class Simulation:
             gold = emails[mail.emails_per_tick:]
             self.transport.send_many(topics.GOLD, [(e.email_id, review_event(e.email_id, int(e.is_spam), tick))
                                                    for e in gold])
-        volume = max(r.campaign_volume(tick) for r in self.rings)
+        volume = max((r.campaign_volume(tick) for r in self.rings), default=0)
         if volume:
             campaign = self.source.campaign(tick, volume)
             for ring in self.rings:
@@ -164,14 +166,26 @@ class Simulation:
         r, b = np.nonzero(hits)
         return r, bots[b]
 
-    def _bot_votes(self, view: BotView) -> BotVotes:
+    def _bot_votes(self, view: BotView, emails: list[Email]) -> tuple[BotVotes, list[Email]]:
+        """The rings' votes cast this tick: those decided now and not delayed, then
+        those decided earlier and due now (their rows index ``emails`` followed by the
+        returned late emails)."""
         ring_of = self.population.ring[view.bot]
-        return BotVotes.concat([ring.votes(view.only(ring_of == ring.index), self.rng.attack)
-                                for ring in self.rings])
+        now, late, late_emails = [], [], []
+        for ring in self.rings:
+            votes = ring.act(view.only(ring_of == ring.index), self.rng.attack)
+            now.append(ring.queue.hold(votes, emails, view.tick, self.rng.attack))
+            mail, due = ring.queue.release(view.tick)
+            if due.row.size:
+                due = due.take(self.population.active[due.bot])       # abandoned accounts cast nothing
+                late.append(replace(due, row=due.row + len(emails) + len(late_emails)))
+                late_emails += mail
+        return BotVotes.concat(now + late), late_emails
 
     def _feedback(self, tick: int, emails: list[Email], crafted_by: np.ndarray, junk: np.ndarray) -> None:
         s = self.scenario
         counts = self._counts
+        self.population.advance(tick)          # accounts taken over from this tick are bots
         is_spam = np.array([e.is_spam for e in emails])
         categories = np.array([e.category for e in emails])
         organic = crafted_by < 0
@@ -182,15 +196,19 @@ class Simulation:
         recipients = self.population.honest_recipients(self.rng.reactions, n_organic, s.population.recipients_per_email)
         h_row, h_user, h_verdict = self.population.honest_reports(
             self.rng.reactions, recipients, is_spam[:n_organic], junk[:n_organic], s.population.junk_check_rate)
+        if self.population.is_bot[:self.population.n_honest].any():
+            # A taken-over account no longer reports as its owner did: the ring votes for it.
+            mine = ~self.population.is_bot[h_user]
+            h_row, h_user, h_verdict = h_row[mine], h_user[mine], h_verdict[mine]
         b_row, b_bot = self._bot_recipients(tick, campaign, target, crafted_by)
         view = BotView(tick, b_row, b_bot, campaign, target, junk, is_spam, crafted_by)
-        bot_votes = self._bot_votes(view)
+        bot_votes, late_emails = self._bot_votes(view, emails)
         if bot_votes.malicious.any():
             self.detection.malicious_votes(bot_votes.bot[bot_votes.malicious], tick)
         self._outcomes = [TickOutcome(tick, int((in_ring := (self.population.ring[b_bot] == r.index) & campaign[b_row]).sum()),
                                       int((in_ring & ~junk[b_row]).sum()), np.zeros(0, np.int64))
                           for r in self.rings]
-        self._publish_feedback(tick, emails, np.concatenate([h_row, bot_votes.row]),
+        self._publish_feedback(tick, emails + late_emails, np.concatenate([h_row, bot_votes.row]),
                                np.concatenate([h_user, bot_votes.bot]),
                                np.concatenate([h_verdict, bot_votes.verdict]))
         attacker = campaign | ~organic

@@ -68,27 +68,48 @@ def pooled(counts: list[TickCounts]) -> TickCounts:
 
 @dataclass
 class BotDetection:
-    """When each bot first voted maliciously and when a defense first flagged it."""
+    """When each bot first voted maliciously and when a defense first flagged it.
+
+    Ground truth follows the attacker's hold on each account: a taken-over account is
+    an honest user's until its takeover tick (``population.bot_since``), so a flag
+    before then is a false positive, and only a flag while the attacker runs the
+    account detects it. ``first_flag`` keeps every account's first flag,
+    ``first_bot_flag`` the first flag while it was a bot.
+
+    >>> from types import SimpleNamespace
+    >>> pop = SimpleNamespace(is_bot=np.array([False, True, True]), bot_since=np.array([np.inf, 0.0, 10.0]))
+    >>> d = BotDetection(pop)
+    >>> d.malicious_votes(np.array([1, 2]), tick=12)
+    >>> d.flags(np.array([0, 2]), tick=5)      # account 2 is still its owner's at tick 5
+    >>> d.flags(np.array([1, 2]), tick=14)
+    >>> s = d.summary()
+    >>> s["bot_precision"], s["bot_recall"], s["detection_delay_ticks"]
+    (0.6666666666666666, 1.0, 2.0)
+    """
 
     population: object
     first_malicious: dict[int, int] = field(default_factory=dict)
     first_flag: dict[int, int] = field(default_factory=dict)
+    first_bot_flag: dict[int, int] = field(default_factory=dict)
 
     def malicious_votes(self, bots: np.ndarray, tick: int) -> None:
         for b in np.unique(bots).tolist():
             self.first_malicious.setdefault(b, tick)
 
     def flags(self, accounts: np.ndarray, tick: int) -> None:
+        bot_since = self.population.bot_since
         for a in accounts.tolist():
             self.first_flag.setdefault(a, tick)
+            if bot_since[a] <= tick:
+                self.first_bot_flag.setdefault(a, tick)
 
     def summary(self) -> dict[str, float | None]:
         is_bot = self.population.is_bot
         flagged = np.array(sorted(self.first_flag), dtype=np.int64)
         n_bots = int(is_bot.sum())
-        true_pos = int(is_bot[flagged].sum()) if flagged.size else 0
-        delays = [self.first_flag[b] - t for b, t in self.first_malicious.items()
-                  if b in self.first_flag and self.first_flag[b] >= t]
+        true_pos = sum(1 for a in self.first_bot_flag if is_bot[a])
+        delays = [self.first_bot_flag[b] - t for b, t in self.first_malicious.items()
+                  if b in self.first_bot_flag and self.first_bot_flag[b] >= t]
         return {
             "bot_precision": _ratio(true_pos, flagged.size),
             "bot_recall": _ratio(true_pos, n_bots),

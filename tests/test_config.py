@@ -30,6 +30,10 @@ def test_partial_file_and_overrides(tmp_path):
     ("population.bot_fraction=2", "population.bot_fraction"),
     ("attack.start_tick=999", "attack.start_tick (999) must be below ticks"),
     ("novalue", "expected key=value"),
+    ("attack.accounts='stolen'", "attack.accounts: unknown accounts 'stolen' (choose from fresh, aged, takeover)"),
+    ("attack.rings=[{strategy='flip', accounts='old'}]", "attack.rings.0.accounts: unknown accounts 'old'"),
+    ("attack.participation=0", "attack.participation"),
+    ("attack.delay_ticks=-1", "attack.delay_ticks"),
 ])
 def test_bad_values_name_the_key(override, message):
     with pytest.raises(ScenarioError) as info:
@@ -55,3 +59,19 @@ def test_override_into_a_value_that_is_not_a_table():
 def test_to_dict_round_trips():
     s = load_scenario(None, ["ticks=100"])
     assert Scenario.model_validate(s.to_dict()) == s
+
+
+def test_no_attack_means_no_ring_whatever_the_rings():
+    s = load_scenario(None, ["attack.strategy='none'", "attack.rings=[{strategy='flip'}, {strategy='sleeper'}]"])
+    assert s.attack.resolved_rings() == []
+    flip = load_scenario(None, ["attack.rings=[{strategy='flip'}]"])
+    assert [r.strategy for r in flip.attack.resolved_rings()] == ["flip"]
+
+
+def test_ring_accounts_inherit_and_remember_what_was_set():
+    s = load_scenario(None, ["attack.accounts='aged'", "attack.participation=0.5",
+                             "attack.rings=[{strategy='flip'}, {strategy='informed', accounts='takeover'}]"])
+    rings = s.attack.resolved_rings()
+    assert [r.accounts for r in rings] == ["aged", "takeover"] and rings[0].participation == 0.5
+    assert "accounts" in rings[0]._explicit and "accounts" in rings[1]._explicit
+    assert "accounts" not in load_scenario(None).attack.resolved_rings()[0]._explicit
