@@ -56,7 +56,7 @@ from typing import Any
 import numpy as np
 
 from stream import topics
-from stream.events import MAX_ID_LENGTH, VERDICTS
+from stream.events import MAX_ABS_TS, MAX_ID_LENGTH, VERDICTS, EventError, check_id
 
 __all__ = [
     "FEEDBACK_BATCH_FIELDS",
@@ -80,6 +80,7 @@ NPY_MAGIC = b"\x93NUMPY"
 PICKLE_MAGIC = b"\x80"
 DEFAULT_MAX_BYTES = 1 << 20          # one JSON event (or one pickled test value)
 DEFAULT_MAX_BATCH_BYTES = 64 << 20   # one NumPy batch record
+MAX_BATCH_DIMS = 8                   # most dimensions of a NumPy batch
 
 #: Fields of a feedback batch: (name, NumPy kind); ids are fixed-width UTF-8 bytes.
 FEEDBACK_BATCH_FIELDS = (("event_id", "S"), ("ts", "f"), ("account_id", "S"), ("email_id", "S"),
@@ -159,12 +160,32 @@ class JsonCodec(Codec):
             raise CodecError(f"cannot encode as JSON: {exc}") from None
 
     def decode(self, data: bytes) -> Any:
+        """Value of ``data``; any bad input is a :class:`CodecError`.
+
+        Integers longer than Python's digit limit, nesting deeper than the
+        recursion limit and invalid UTF-8 are reasons, not crashes:
+
+        >>> JsonCodec().decode(b"[" * 100_000)
+        Traceback (most recent call last):
+        ...
+        stream.codecs.CodecError: not valid JSON: nested too deeply
+        >>> JsonCodec().decode(b"1" * 5000)
+        Traceback (most recent call last):
+        ...
+        stream.codecs.CodecError: not valid JSON: a number has too many digits
+        """
         try:
             return json.loads(data)
         except UnicodeDecodeError:
             raise CodecError("not valid UTF-8") from None
-        except (json.JSONDecodeError, RecursionError) as exc:
+        except json.JSONDecodeError as exc:
             raise CodecError(f"not valid JSON: {exc}") from None
+        except RecursionError:
+            raise CodecError("not valid JSON: nested too deeply") from None
+        except (ValueError, TypeError, OverflowError) as exc:
+            if "digits" in str(exc):    # int() beyond sys.get_int_max_str_digits()
+                raise CodecError("not valid JSON: a number has too many digits") from None
+            raise CodecError(f"not valid JSON: {type(exc).__name__}") from None
 
 
 class EmailCodec(Codec):
@@ -192,6 +213,16 @@ class EmailCodec(Codec):
         doc = JsonCodec().decode(data)
         if not isinstance(doc, dict) or any(not isinstance(doc.get(f), str) for f in self._FIELDS):
             raise CodecError(f"an email needs the string fields {', '.join(self._FIELDS)}")
+        try:
+            check_id("email_id", doc["email_id"])
+        except EventError as exc:
+            raise CodecError(str(exc)) from None
+        for f in self._FIELDS[1:]:
+            if not doc[f].isascii():
+                try:
+                    doc[f].encode("utf-8")
+                except UnicodeEncodeError:
+                    raise CodecError(f"field {f!r} is not valid UTF-8 (lone surrogate)") from None
         return Email(*(doc[f] for f in self._FIELDS))
 
 
@@ -216,10 +247,50 @@ class NpyCodec(Codec):
         return out.getvalue()
 
     def decode(self, data: bytes) -> Any:
+        """The array of ``data``, or :class:`CodecError`.
+
+        The header is checked against the bytes that follow it before anything is
+        allocated, so a header that claims more items than the record holds is a
+        reason, not a huge allocation:
+
+        >>> out = io.BytesIO()
+        >>> np.lib.format.write_array_header_1_0(out, {"descr": "<f8", "fortran_order": False,
+        ...                                           "shape": (10 ** 13,)})
+        >>> NpyCodec().decode(out.getvalue())
+        Traceback (most recent call last):
+        ...
+        stream.codecs.CodecError: not a valid NumPy batch: header declares 10000000000000 items, data holds 0 bytes
+        """
         try:
-            return np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
-        except (ValueError, OSError, EOFError, SyntaxError, TypeError) as exc:
-            raise CodecError(f"not a valid NumPy batch: {exc}") from None
+            fp = io.BytesIO(data)
+            version = np.lib.format.read_magic(fp)
+            if version == (1, 0):
+                shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(fp)
+            elif version == (2, 0):
+                shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(fp)
+            else:
+                raise CodecError(f"not a valid NumPy batch: unsupported format version {version}")
+            if dtype.hasobject:
+                raise CodecError("not a valid NumPy batch: arrays of Python objects are refused")
+            if len(shape) > MAX_BATCH_DIMS:
+                raise CodecError(f"not a valid NumPy batch: {len(shape)} dimensions, more than {MAX_BATCH_DIMS}")
+            count = math.prod(shape)
+            if count < 0 or any(d < 0 for d in shape):
+                raise CodecError("not a valid NumPy batch: negative dimensions")
+            offset = fp.tell()
+            held = len(data) - offset
+            need = count * dtype.itemsize
+            if need != held:
+                raise CodecError(f"not a valid NumPy batch: header declares {count} items, data holds {held} bytes")
+            if dtype.itemsize == 0 and count > DEFAULT_MAX_BATCH_BYTES:
+                raise CodecError(f"not a valid NumPy batch: {count} items of zero size")
+            flat = np.frombuffer(data, dtype=dtype, count=count, offset=offset).copy()
+            return flat.reshape(shape, order="F" if fortran_order else "C")
+        except CodecError:
+            raise
+        except (ValueError, OSError, EOFError, SyntaxError, TypeError, OverflowError, RecursionError,
+                MemoryError, KeyError, IndexError) as exc:
+            raise CodecError(f"not a valid NumPy batch: {str(exc)[:200]}") from None
 
 
 class PickleCodec(Codec):
@@ -295,6 +366,9 @@ class Codecs:
         """Value of ``data`` read from ``topic``, or an :class:`Undecodable`."""
         if data is None:
             return Undecodable("empty record (no value)")
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            return Undecodable(f"expected bytes, got {type(data).__name__}")
+        data = bytes(data)
         size = len(data)
         try:
             if data[:6] == NPY_MAGIC:
@@ -311,7 +385,9 @@ class Codecs:
                 return self._pickle.decode(data)
             return self.codec_for(topic).decode(data)
         except CodecError as exc:
-            return Undecodable(str(exc), data)
+            return Undecodable(str(exc), data[:4096])
+        except Exception as exc:  # noqa: BLE001 - a safety net: a bad record must never stop a consumer
+            return Undecodable(f"cannot decode: {type(exc).__name__}", data[:4096])
 
 
 def pipeline_codecs(default: Codec | None = None, trust_pickle: bool = False, **limits: int) -> Codecs:
@@ -399,6 +475,20 @@ def check_feedback_batch(batch: Any) -> str | None:
     return None
 
 
+def _embedded_nul(col: np.ndarray) -> np.ndarray:
+    """Rows of an ``S`` column with a NUL byte before their last non-NUL byte (trailing
+    NULs are padding, so they do not count).
+
+    >>> _embedded_nul(np.array([b"ab", b"a\\x00b", b""], dtype="S3")).tolist()
+    [False, True, False]
+    """
+    width = col.dtype.itemsize
+    raw = np.ascontiguousarray(col).view(np.uint8).reshape(col.shape[0], width)
+    nonzero = raw != 0
+    length = np.where(nonzero.any(axis=1), width - np.argmax(nonzero[:, ::-1], axis=1), 0)
+    return nonzero.sum(axis=1) < length
+
+
 def invalid_batch_rows(batch: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """Per-row validation of a feedback batch whose layout passed :func:`check_feedback_batch`.
 
@@ -428,6 +518,8 @@ def invalid_batch_rows(batch: np.ndarray) -> tuple[np.ndarray, list[str]]:
             long = np.array([len(v.decode("utf-8", "replace")) > MAX_ID_LENGTH for v in col.tolist()], dtype=bool)
             empty = empty | long
         checks.append((empty, length))
+        if n and batch.dtype[name].itemsize > 1:
+            checks.append((_embedded_nul(col), f"field {name!r} must not contain NUL characters"))
         if not n or int(np.frombuffer(col.tobytes(), dtype=np.uint8).max(initial=0)) < 0x80:
             continue  # pure ASCII: valid UTF-8
         not_utf8 = np.zeros(n, dtype=bool)
@@ -437,11 +529,16 @@ def invalid_batch_rows(batch: np.ndarray) -> tuple[np.ndarray, list[str]]:
             except UnicodeDecodeError:
                 not_utf8[i] = True
         checks.append((not_utf8, f"field {name!r} is not valid UTF-8"))
-    checks.append((~np.isfinite(batch["ts"]), "field 'ts' must be finite"))
+    ts = batch["ts"].astype(np.float64)
+    checks.append((~np.isfinite(ts), "field 'ts' must be finite"))
+    checks.append((np.isfinite(ts) & (np.abs(ts) > MAX_ABS_TS), f"field 'ts' is out of range (|ts| > {MAX_ABS_TS:g})"))
     verdict = batch["verdict"]
     checks.append(((verdict != 0) & (verdict != 1),
                    lambda i: f"unknown verdict {int(verdict[i])} (expected 1 for spam or 0 for not_spam)"))
-    checks.append((np.isinf(batch["created"]), "field 'account_created_ts' must be finite"))
+    created = batch["created"].astype(np.float64)
+    checks.append((np.isinf(created), "field 'account_created_ts' must be finite"))
+    checks.append((np.isfinite(created) & (np.abs(created) > MAX_ABS_TS),
+                   f"field 'account_created_ts' is out of range (|account_created_ts| > {MAX_ABS_TS:g})"))
     bad = np.zeros(n, dtype=bool)
     for mask, _ in checks:
         bad |= mask
@@ -521,8 +618,16 @@ def label_events(batch: np.ndarray) -> list[dict[str, Any]]:
         raise CodecError("not a label batch")
     names = ("not_spam", "spam")
     out = []
-    for lid, eid, win, lab, weight, conf, votes, defense, ts in batch.tolist():
-        out.append({"v": 1, "label_id": lid.decode("utf-8"), "email_id": eid.decode("utf-8"),
-                    "label": names[lab], "weight": weight, "confidence": conf, "votes": votes,
-                    "defense": defense.decode("utf-8"), "ts": ts, "window": win})
+    for i, (lid, eid, win, lab, weight, conf, votes, defense, ts) in enumerate(batch.tolist()):
+        if lab not in (0, 1):
+            raise CodecError(f"row {i} of the label batch: unknown label {lab} (expected 1 or 0)")
+        if not (math.isfinite(weight) and math.isfinite(conf) and math.isfinite(ts)):
+            raise CodecError(f"row {i} of the label batch: weight, confidence and ts must be finite")
+        try:
+            event = {"v": 1, "label_id": lid.decode("utf-8"), "email_id": eid.decode("utf-8"),
+                     "label": names[lab], "weight": float(weight), "confidence": float(conf),
+                     "votes": int(votes), "defense": defense.decode("utf-8"), "ts": float(ts), "window": int(win)}
+        except UnicodeDecodeError:
+            raise CodecError(f"row {i} of the label batch: an id is not valid UTF-8") from None
+        out.append(event)
     return out

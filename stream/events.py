@@ -20,6 +20,12 @@ import numpy as np
 VERDICTS = {"spam": 1, "not_spam": 0}
 VERDICT_NAMES = ("not_spam", "spam")
 MAX_ID_LENGTH = 256
+#: Largest absolute event time accepted, in seconds (about 3,000 years from 1970): beyond
+#: it a timestamp is a mistake or an attack, and would overflow window numbers downstream.
+MAX_ABS_TS = 1e11
+#: Most distinct tokens of one email event, and the longest token.
+MAX_FEATURES = 100_000
+MAX_TOKEN_LENGTH = 200
 _FEEDBACK_FIELDS = (("event_id", str), ("ts", float), ("account_id", str), ("email_id", str),
                     ("verdict", str))
 
@@ -28,35 +34,193 @@ class EventError(ValueError):
     """A record that does not match its schema; the message is the dead-letter reason."""
 
 
-def _check_number(name: str, value: Any) -> float:
+def _check_number(name: str, value: Any, bound: float | None = None) -> float:
+    """``value`` as a finite float (within ``±bound`` when given), or :class:`EventError`.
+
+    Never raises anything else: integers too large for a float are rejected, not
+    converted.
+
+    >>> _check_number("ts", 10 ** 400)
+    Traceback (most recent call last):
+    ...
+    stream.events.EventError: field 'ts' is out of range
+    """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise EventError(f"field {name!r} must be a number, got {type(value).__name__}")
-    if not math.isfinite(value):
+    try:
+        number = float(value)
+    except OverflowError:
+        raise EventError(f"field {name!r} is out of range") from None
+    if not math.isfinite(number):
         raise EventError(f"field {name!r} must be finite")
-    return float(value)
+    if bound is not None and abs(number) > bound:
+        raise EventError(f"field {name!r} is out of range (|{name}| > {bound:g})")
+    return number
+
+
+def check_event_time(value: Any, name: str = "ts") -> float:
+    """An event time as a float, or :class:`EventError` when it is not a finite number
+    within ``±MAX_ABS_TS`` seconds.
+
+    >>> check_event_time(3600)
+    3600.0
+    >>> check_event_time(1e12)
+    Traceback (most recent call last):
+    ...
+    stream.events.EventError: field 'ts' is out of range (|ts| > 1e+11)
+    >>> check_event_time(float("nan"))
+    Traceback (most recent call last):
+    ...
+    stream.events.EventError: field 'ts' must be finite
+    """
+    return _check_number(name, value, MAX_ABS_TS)
+
+
+def event_times_in_range(ts: np.ndarray) -> np.ndarray:
+    """Mask of the event times that :func:`check_event_time` accepts (vectorized).
+
+    >>> event_times_in_range(np.array([0.0, -5.0, 1e12, np.nan, np.inf])).tolist()
+    [True, True, False, False, False]
+    """
+    ts = np.asarray(ts, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(ts) & (np.abs(ts) <= MAX_ABS_TS)
+
+
+def check_id(name: str, value: Any) -> str:
+    """A string id of 1 to ``MAX_ID_LENGTH`` characters that is valid UTF-8 without NULs
+    (storable in any database), or :class:`EventError`.
+
+    >>> check_id("email_id", "m1")
+    'm1'
+    >>> check_id("email_id", "\\ud800")
+    Traceback (most recent call last):
+    ...
+    stream.events.EventError: field 'email_id' is not valid UTF-8 (lone surrogate)
+    >>> check_id("email_id", "a\\x00b")
+    Traceback (most recent call last):
+    ...
+    stream.events.EventError: field 'email_id' must not contain NUL characters
+    """
+    if not isinstance(value, str):
+        raise EventError(f"field {name!r} must be a string, got {type(value).__name__}")
+    if not value or len(value) > MAX_ID_LENGTH:
+        raise EventError(f"field {name!r} must have 1 to {MAX_ID_LENGTH} characters")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise EventError(f"field {name!r} is not valid UTF-8 (lone surrogate)") from None
+    if "\x00" in value:
+        raise EventError(f"field {name!r} must not contain NUL characters")
+    return value
+
+
+def _check_object(event: Any, what: str, fields: tuple[str, ...]) -> None:
+    if not isinstance(event, dict):
+        raise EventError(f"{what} must be a JSON object, got {type(event).__name__}")
+    version = event.get("v")
+    if isinstance(version, bool) or version != 1:
+        raise EventError(f"unsupported schema version {_short(version)}")
+    for name in fields:
+        if name not in event:
+            raise EventError(f"missing field {name!r}")
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters (never formats a huge int in full)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10 ** 30:
+        return "a very large integer"
+    text = repr(value) if isinstance(value, (str, int, float, bool, type(None))) else type(value).__name__
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def validate_feedback(event: Any) -> dict[str, Any]:
-    """Check a feedback event and return it; raise :class:`EventError` with the reason."""
-    if not isinstance(event, dict):
-        raise EventError(f"feedback must be a JSON object, got {type(event).__name__}")
-    if event.get("v") != 1:
-        raise EventError(f"unsupported schema version {event.get('v')!r}")
+    """Check a feedback event and return it; raise :class:`EventError` with the reason.
+
+    Any value whatsoever gives the event back or an :class:`EventError`, never
+    another exception: huge integers, non-finite numbers, lone surrogates or NULs in
+    ids and event times beyond ``±MAX_ABS_TS`` are reasons, not crashes.
+
+    >>> validate_feedback({"v": 1, "event_id": "x", "ts": 10 ** 400, "account_id": "a",
+    ...                    "email_id": "m", "verdict": "spam"})
+    Traceback (most recent call last):
+    ...
+    stream.events.EventError: field 'ts' is out of range
+    """
+    _check_object(event, "feedback", tuple(name for name, _ in _FEEDBACK_FIELDS))
     for name, kind in _FEEDBACK_FIELDS:
-        if name not in event:
-            raise EventError(f"missing field {name!r}")
-        value = event[name]
         if kind is float:
-            _check_number(name, value)
-        elif not isinstance(value, str):
-            raise EventError(f"field {name!r} must be a string, got {type(value).__name__}")
-        elif not value or len(value) > MAX_ID_LENGTH:
-            raise EventError(f"field {name!r} must have 1 to {MAX_ID_LENGTH} characters")
+            check_event_time(event[name], name)
+        else:
+            check_id(name, event[name])
     if event["verdict"] not in VERDICTS:
-        raise EventError(f"unknown verdict {event['verdict']!r} (expected 'spam' or 'not_spam')")
+        raise EventError(f"unknown verdict {_short(event['verdict'])} (expected 'spam' or 'not_spam')")
     if event.get("account_created_ts") is not None:
-        _check_number("account_created_ts", event["account_created_ts"])
+        check_event_time(event["account_created_ts"], "account_created_ts")
     return event
+
+
+def validate_review(event: Any) -> tuple[str, int, float]:
+    """``(email_id, label, ts)`` of a review (or gold) event, or :class:`EventError` with
+    the reason.
+
+    A review is :func:`review_event`: ``{"v": 1, "email_id": str,
+    "label": "spam"|"not_spam", "ts": float}``; gold records have the same schema.
+    Like :func:`validate_feedback`, it never raises anything but :class:`EventError`.
+
+    >>> validate_review({"v": 1, "email_id": "m1", "label": "spam", "ts": 7.9})
+    ('m1', 1, 7.9)
+    >>> validate_review({"v": 1, "email_id": "m1", "label": "ham", "ts": 7.9})
+    Traceback (most recent call last):
+    ...
+    stream.events.EventError: unknown label 'ham' (expected 'spam' or 'not_spam')
+    """
+    _check_object(event, "a review", ("email_id", "label", "ts"))
+    email = check_id("email_id", event["email_id"])
+    label = event["label"]
+    if not isinstance(label, str) or label not in VERDICTS:
+        raise EventError(f"unknown label {_short(label)} (expected 'spam' or 'not_spam')")
+    ts = check_event_time(event["ts"])
+    return email, VERDICTS[label], ts
+
+
+def validate_email_event(event: Any) -> tuple[str, float, dict[str, float]]:
+    """``(email_id, ts, features)`` of an email event (topic ``emails``), or
+    :class:`EventError` with the reason.
+
+    An email event is ``{"v": 1, "email_id": str, "ts": float, "features": {token: count}}``;
+    tokens are non-empty strings of at most ``MAX_TOKEN_LENGTH`` characters (valid
+    UTF-8, no NUL), counts positive finite numbers, at most ``MAX_FEATURES`` tokens.
+
+    >>> validate_email_event({"v": 1, "email_id": "m1", "ts": 3.0, "features": {"win": 2, "cash": 1}})
+    ('m1', 3.0, {'win': 2.0, 'cash': 1.0})
+    >>> validate_email_event({"v": 1, "email_id": "m1", "ts": 3.0, "features": {"win": -1}})
+    Traceback (most recent call last):
+    ...
+    stream.events.EventError: feature 'win' must have a positive count
+    """
+    _check_object(event, "an email event", ("email_id", "ts", "features"))
+    email = check_id("email_id", event["email_id"])
+    ts = check_event_time(event["ts"])
+    features = event["features"]
+    if not isinstance(features, dict):
+        raise EventError(f"field 'features' must be a JSON object, got {type(features).__name__}")
+    if len(features) > MAX_FEATURES:
+        raise EventError(f"field 'features' has {len(features)} tokens, more than {MAX_FEATURES}")
+    out: dict[str, float] = {}
+    for token, count in features.items():
+        if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
+            raise EventError(f"feature tokens must have 1 to {MAX_TOKEN_LENGTH} characters")
+        try:
+            check_id("token", token)
+        except EventError:
+            raise EventError("feature tokens must be valid UTF-8 without NUL characters") from None
+        value = _check_number(f"features[{_short(token, 30)}]", count)
+        if value <= 0:
+            raise EventError(f"feature {_short(token, 30)} must have a positive count")
+        out[token] = value
+    return email, ts, out
 
 
 def feedback_event(event_id: str, ts: float, account_id: str, email_id: str, verdict: str,

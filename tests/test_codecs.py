@@ -108,24 +108,32 @@ def _reference_invalid_rows(batch: np.ndarray) -> tuple[list[bool], list[str]]:
             raw = values[name]
             if not raw or len(raw.decode("utf-8", "replace")) > MAX_ID_LENGTH:
                 why.append(f"field {name!r} must have 1 to {MAX_ID_LENGTH} characters")
+            if b"\x00" in raw:
+                why.append(f"field {name!r} must not contain NUL characters")
             try:
                 raw.decode("utf-8")
             except UnicodeDecodeError:
                 why.append(f"field {name!r} is not valid UTF-8")
         if not np.isfinite(values["ts"]):
             why.append("field 'ts' must be finite")
+        elif abs(values["ts"]) > 1e11:
+            why.append("field 'ts' is out of range (|ts| > 1e+11)")
         if values["verdict"] not in (0, 1):
             why.append(f"unknown verdict {values['verdict']} (expected 1 for spam or 0 for not_spam)")
         if np.isinf(values["created"]):
             why.append("field 'account_created_ts' must be finite")
+        elif abs(values["created"]) > 1e11:
+            why.append("field 'account_created_ts' is out of range (|account_created_ts| > 1e+11)")
         bad.append(bool(why))
         if why:
             reasons.append("; ".join(why))
     return bad, reasons
 
 
-_ids = st.one_of(st.text(max_size=4).map(lambda s: s.encode("utf-8")), st.just(b"\xff\xfe"), st.just(b""))
-_floats = st.one_of(st.floats(-10, 10), st.just(float("inf")), st.just(float("-inf")), st.just(float("nan")))
+_ids = st.one_of(st.text(max_size=4).map(lambda s: s.encode("utf-8")), st.just(b"\xff\xfe"), st.just(b""),
+                 st.just(b"a\x00b"))
+_floats = st.one_of(st.floats(-10, 10), st.just(float("inf")), st.just(float("-inf")), st.just(float("nan")),
+                    st.just(1e12), st.just(-1e308))
 _rows = st.lists(st.tuples(_ids, _floats, _ids, _ids, st.integers(-2, 3), _floats), max_size=30)
 
 
