@@ -306,78 +306,7 @@ def dead_letter(record: Any, reason: str, source_topic: str) -> dict[str, Any]:
     return {"v": 1, "reason": reason, "topic": source_topic, "record": repr(record)[:4096]}
 
 
-def validate_review(event: Any) -> tuple[str, int, float]:
-    """``(email_id, label, ts)`` of a review event, or :class:`EventError` with the reason.
-
-    A review is :func:`stream.events.review_event`: ``{"v": 1, "email_id": str,
-    "label": "spam"|"not_spam", "ts": float}``.
-
-    >>> validate_review({"v": 1, "email_id": "m1", "label": "spam", "ts": 7.9})
-    ('m1', 1, 7.9)
-    >>> validate_review({"v": 1, "email_id": "m1", "label": "ham", "ts": 7.9})
-    Traceback (most recent call last):
-    ...
-    stream.events.EventError: unknown label 'ham' (expected 'spam' or 'not_spam')
-    """
-    if not isinstance(event, dict):
-        raise EventError(f"a review must be a JSON object, got {type(event).__name__}")
-    if event.get("v") != 1:
-        raise EventError(f"unsupported schema version {event.get('v')!r}")
-    for name in ("email_id", "label", "ts"):
-        if name not in event:
-            raise EventError(f"missing field {name!r}")
-    email, label, ts = event["email_id"], event["label"], event["ts"]
-    if not isinstance(email, str):
-        raise EventError(f"field 'email_id' must be a string, got {type(email).__name__}")
-    if not email or len(email) > MAX_ID_LENGTH:
-        raise EventError(f"field 'email_id' must have 1 to {MAX_ID_LENGTH} characters")
-    if not isinstance(label, str) or label not in VERDICTS:
-        raise EventError(f"unknown label {label!r} (expected 'spam' or 'not_spam')")
-    if isinstance(ts, bool) or not isinstance(ts, (int, float)):
-        raise EventError(f"field 'ts' must be a number, got {type(ts).__name__}")
-    if not math.isfinite(ts):
-        raise EventError("field 'ts' must be finite")
-    return email, VERDICTS[label], float(ts)
-
-
-MAX_FEATURES = 100_000
-MAX_TOKEN_LENGTH = 200
-
-
 def email_event(email_id: str, ts: float, features: dict[str, int]) -> dict[str, Any]:
     """An email as the defense runtime sees it (topic ``emails``): its id and the features the
     learner uses, never its truth."""
     return {"v": 1, "email_id": email_id, "ts": ts, "features": features}
-
-
-def validate_email_event(event: Any) -> tuple[str, float, dict[str, float]]:
-    """``(email_id, ts, features)`` of an email event, or :class:`EventError` with the reason.
-
-    >>> validate_email_event({"v": 1, "email_id": "m1", "ts": 3.0, "features": {"win": 2}})
-    ('m1', 3.0, {'win': 2})
-    >>> validate_email_event({"v": 1, "email_id": "m1", "ts": 3.0, "features": {"win": -1}})
-    Traceback (most recent call last):
-    ...
-    stream.events.EventError: feature 'win' must be a positive finite count
-    """
-    if not isinstance(event, dict):
-        raise EventError(f"an email must be a JSON object, got {type(event).__name__}")
-    if event.get("v") != 1:
-        raise EventError(f"unsupported schema version {event.get('v')!r}")
-    for name in ("email_id", "ts", "features"):
-        if name not in event:
-            raise EventError(f"missing field {name!r}")
-    email, features = event["email_id"], event["features"]
-    if not isinstance(email, str) or not email or len(email) > MAX_ID_LENGTH:
-        raise EventError(f"field 'email_id' must be a string of 1 to {MAX_ID_LENGTH} characters")
-    ts = _check_number("ts", event["ts"])
-    if not isinstance(features, dict):
-        raise EventError(f"field 'features' must be an object, got {type(features).__name__}")
-    if len(features) > MAX_FEATURES:
-        raise EventError(f"field 'features' has more than {MAX_FEATURES} tokens")
-    for token, count in features.items():
-        if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
-            raise EventError(f"feature names must be strings of 1 to {MAX_TOKEN_LENGTH} characters")
-        if isinstance(count, bool) or not isinstance(count, (int, float)) or not (0 < count < math.inf):
-            raise EventError(f"feature {token!r} must be a positive finite count")
-    return email, ts, features
