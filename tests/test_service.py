@@ -371,6 +371,16 @@ def test_serve_unreachable_broker_is_a_usage_error(tmp_path) -> None:
         "(Connection refused)"]
 
 
+@pytest.mark.parametrize("chain, named", [("recommended", "roni, rollback need a shadow model"),
+                                          ("gold", "gold needs the gold topic")])
+def test_serve_refuses_a_chain_it_cannot_run_whole(tmp_path, chain, named) -> None:
+    out = subprocess.run([sys.executable, "-m", "simulator.cli", "serve", "--broker", "kafka://127.0.0.1:1",
+                          "--db", f"sqlite:///{tmp_path / 'x.db'}", "--defense", chain], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and named in out.stderr
+
+
 def test_serve_secrets_stay_out_of_logs(kafka_broker, prefix, tmp_path) -> None:
     config = tmp_path / "kafka.toml"
     config.write_text('client_id = "svc-test"\n')

@@ -92,6 +92,19 @@ def kafka_settings(args: argparse.Namespace, environ=os.environ):
         raise UsageError(f"--broker/--kafka-config: {exc}") from None
 
 
+def _missing_inputs(chain) -> str | None:
+    """What the service cannot give a member of ``chain`` (one line), or None: never run a
+    weaker chain than asked without a word."""
+    needs = chain.needs()
+    for need, what in (("model", "a shadow model (warm-up mail and a validation set)"),
+                       ("gold", "the gold topic")):
+        if need in needs:
+            members = [m.name for m in chain.members if getattr(m, f"needs_{need}", False)]
+            return (f"{', '.join(members)} need{'s' if len(members) == 1 else ''} {what}, which serve does not "
+                    "read yet; run the chain in the lab (poisonlab run/compare) or drop these members")
+    return None
+
+
 def handle(args: argparse.Namespace, console: Console) -> int:
     from stream.codecs import pipeline_codecs
     from stream.kafka import KafkaTransport
@@ -106,6 +119,10 @@ def handle(args: argparse.Namespace, console: Console) -> int:
     if args.defense:
         overrides.append("defense.chain=" + repr(parse_chain(args.defense)))
     scenario = load_scenario(args.scenario, overrides)
+    chain = build_chain(scenario.defense)
+    missing = _missing_inputs(chain)
+    if missing:
+        raise UsageError(f"--defense {chain.name}: {missing}")
     for name, value in (("--max-records", args.max_records), ("--tick-seconds", args.tick_seconds)):
         if value <= 0:
             raise UsageError(f"{name} must be positive, got {value}")
@@ -134,7 +151,7 @@ def handle(args: argparse.Namespace, console: Console) -> int:
                            tick_seconds=args.tick_seconds, max_records=args.max_records,
                            idle_close_s=args.idle_close, exit_when_idle=args.exit_when_idle,
                            partitions=args.partitions, reviews_topic=args.reviews_topic or None)
-    service = DefenseService(transport, store, build_chain(scenario.defense), config)
+    service = DefenseService(transport, store, chain, config)
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     log = logging.getLogger("poisonlab.serve")
