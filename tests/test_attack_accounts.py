@@ -4,7 +4,14 @@
 import numpy as np
 import pytest
 
-from simulator.attacks import BotView, BotVotes, FlipAttack, InformedAttack, VoteQueue, build_rings
+from simulator.attacks import (
+    BotView,
+    BotVotes,
+    FlipAttack,
+    InformedAttack,
+    VoteQueue,
+    build_rings,
+)
 from simulator.cli import main
 from simulator.config import AttackConfig, PopulationConfig, RingConfig, load_scenario
 from simulator.email import Email
