@@ -133,7 +133,7 @@ def record(scenario: Scenario) -> Recording:
     started = time.perf_counter()
     sim.warm_up()
     rec.warm_model = sim.model.snapshot()
-    rec.validation = list(sim.context.validation)
+    rec.validation = list(sim.validation)
     for tick in range(scenario.ticks):
         sim.step(tick)
     rec.live_seconds = time.perf_counter() - started
