@@ -83,7 +83,7 @@ def timeouts(transport: Transport) -> tuple[float, float]:
     """
     if isinstance(transport, MemoryTransport):
         return 2.0, 0.0
-    return 30.0, 2.0
+    return WAIT_S, 2.0
 
 
 @pytest.fixture(params=BACKENDS)
