@@ -8,8 +8,8 @@ publishes the labels.  Bad records go to the dead-letter topic with a reason.
 Exactly-once effect, without Kafka transactions
 ------------------------------------------------
 Everything a poll changes -- the next offset of each partition, the pending
-votes, the per-account defense state, the labels and the messages to publish
-(an *outbox*) -- is committed in **one database transaction**.  On start and
+votes, the defense runtime's whole state (``svc_checkpoint``, see
+:mod:`stream.runtime`), the labels and the messages to publish (an *outbox*) -- is committed in **one database transaction**.  On start and
 after every rebalance the service seeks to the offsets stored in the database,
 so a crash at any point replays exactly the uncommitted records.  Labels are
 published from the outbox after the commit and marked published after the
@@ -32,12 +32,11 @@ storage), the feedback topic has a new id; the service then reads it from the
 start again, skips the records it already counted (``svc_seen``: event ids,
 digests of batch records) and publishes its labels again.
 
-Several instances in one consumer group split the partitions; they share the
-per-account state through the database (deltas are added, so concurrent
-updates are never lost) and partition epochs fence an instance that lost a
-partition.  (Their decisions read the evidence the other instances committed
-so far, so with accounts voting on several instances' partitions they depend
-on timing; a single instance's do not.)
+Instances in one consumer group share one checkpoint: partition epochs fence an
+instance that lost a partition, and the checkpoint's version refuses a commit
+built on a state another instance has replaced (the instance reloads and reads
+again from the stored offsets).  They are correct but contend: one group does
+not yet scale out over several live instances.
 
 Labels of a window whose votes all came in feedback batches are published as
 label batches (:func:`stream.codecs.label_batch`: one record for the window's
@@ -46,17 +45,14 @@ otherwise one JSON label event per label.
 
 Reviews (optional, ``reviews_topic``): provider reviews (confirmed true labels)
 are read by the same consumer, validated (bad ones are dead-lettered like bad
-feedback), deduped like feedback and fed to the chain's ``observe_reviews``
-before the poll's windows are decided; their offsets go into the same
-transaction as the state.  A chain member that scores late reviews against the
-votes it remembers (its ``state_dict`` has a ``memory``, e.g. reputation) gets
-that memory rebuilt from ``svc_memory``, where the votes of every decided window
-are kept for the member's ``memory_ticks``.
+feedback), deduped like feedback and handed to the runtime, which applies them
+in event time (before the first window ending after their ``ts``; when idle, as
+of the last closed window); their offsets go into the same transaction as the
+state.  Members that score late reviews keep the votes they need in their own
+state (e.g. reputation's ``memory``).
 
-Throughput: a poll is processed as arrays (window assignment, id
-factorization, the chain's kernels, per-account state and deltas as NumPy
-columns); the accounts of every window the poll decides are factorized once
-and their state loaded with one query; everything the poll changes goes to the
+Throughput: a poll is processed as arrays (window assignment, the chain's
+kernels); everything the poll changes goes to the
 database with one multi-row statement per table; votes decided in the same
 poll are never stored as pending; label batches are built from the ids' bytes
 without re-encoding; and the outboxes hold values already encoded for the wire.
@@ -132,11 +128,7 @@ class ServiceConfig:
     reviews_topic : str or None
         Also read provider reviews (confirmed true labels, :func:`stream.events.review_event`)
         from this topic and feed them to the chain's ``observe_reviews``, their offsets
-        committed with the state.  None (default): reviews are not read.  With reviews,
-        the votes of every decided window are kept in the database for the chain's
-        memory (the longest ``memory_ticks`` of its members), so that a review arriving
-        later still scores the accounts that voted; a review scores the windows decided
-        before it was read.
+        committed with the state.  None (default): reviews are not read.
     batch_labels : bool
         Publish the labels of a window whose votes all came in feedback batches
         as label batches (:func:`stream.codecs.label_batch`, one record for many
@@ -284,7 +276,7 @@ class DefenseService:
     store : ServiceStore
         The service database, namespace = ``config.group``.
     chain : Chain
-        The defense chain (its per-account state lives in ``store``).
+        The defense chain (its state is checkpointed in ``store``).
     config : ServiceConfig
     """
 
